@@ -1,0 +1,5 @@
+namespace Numalloc.Native;
+
+internal static class Exports
+{
+}
