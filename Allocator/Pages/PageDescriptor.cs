@@ -1,0 +1,57 @@
+namespace Numalloc.Pages;
+
+/// <summary>What a page descriptor says about its page.</summary>
+internal enum PageState : byte
+{
+    /// <summary>Not the head of anything: the interior of a free or allocated block, or never used.</summary>
+    None = 0,
+
+    /// <summary>Head of a free buddy block of <see cref="PageDescriptor.Order"/> on a zone's free lists.</summary>
+    Free = 1,
+
+    /// <summary>Head of a free buddy block on a zone's isolated free lists (its memory block is going offline).</summary>
+    Isolated = 2,
+
+    /// <summary>Head of an allocated block of raw (unmovable) pages.</summary>
+    Allocated = 3,
+
+    /// <summary>Head of a block that backs a slab of small objects.</summary>
+    Slab = 4,
+
+    /// <summary>Head of a block that backs a movable buffer.</summary>
+    Movable = 5,
+}
+
+/// <summary>
+/// One per 4 KiB page, like the kernel's <c>struct page</c>. Lives in the descriptor mapping, never in
+/// the heap's blocks, so metadata never pins a block and a free page's memory is never touched
+/// (it may be purged). Only the head page of a buddy block carries its state and order; interior
+/// pages say <see cref="PageState.None"/>, which is how interior pointers are recognised.
+/// </summary>
+[StructLayout(LayoutKind.Explicit, Size = 16)]
+internal struct PageDescriptor
+{
+    /// <summary>Next head on the same free list (page index), or -1.</summary>
+    [FieldOffset(0)] public int Next;
+
+    /// <summary>Previous head on the same free list (page index), or -1.</summary>
+    [FieldOffset(4)] public int Prev;
+
+    /// <summary>Buddy order of the block this page heads.</summary>
+    [FieldOffset(8)] public byte Order;
+
+    /// <summary>What the page is.</summary>
+    [FieldOffset(9)] public PageState State;
+
+    /// <summary>Index of the zone that owns the page's memory block.</summary>
+    [FieldOffset(10)] public byte Zone;
+
+    /// <summary>Layer-specific flags (the object and movable layers use them).</summary>
+    [FieldOffset(11)] public byte Flags;
+
+    /// <summary>Layer-specific owner word: a slab's size class, a movable buffer's handle slot.</summary>
+    [FieldOffset(12)] public uint Owner;
+
+    /// <summary>The list terminator.</summary>
+    public const int NoPage = -1;
+}
