@@ -33,8 +33,10 @@ fi
 rm -f "$stamp"
 
 publish() { # $1 = Shared | Static, $2 = output folder
+    local start=$SECONDS
     rm -rf "$2"
     dotnet publish Allocator.Native -c Release -r linux-x64 -o "$2" -p:NativeLib="$1" -nologo -clp:NoSummary -v:q
+    echo "native.sh: published $1 in $((SECONDS - start)) s"
 }
 
 publish Shared "$out/shared"
@@ -83,6 +85,7 @@ link+=" -pthread -ldl -lrt -lm -Wl,--gc-sections"
 {
     echo "# Link a C program against libnumalloc.a (ILCompiler $ilcver): append this after your objects."
     echo "# Example: gcc -Iinclude main.c \$(grep -v '^#' LINK.txt) -o main"
+    echo "# The program must call at least one na_* function, or libnumalloc.a is not pulled in and the runtime objects fail to link."
     echo "$link"
 } > "$out/static/LINK.txt"
 
