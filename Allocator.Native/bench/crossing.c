@@ -1,0 +1,97 @@
+/*
+ * crossing.c - cost of a call from C into libnumalloc (NativeAOT), per call:
+ *   na_bench_noop   the bare crossing (reverse P/Invoke transition in and out)
+ *   na_bench_tls    the crossing plus one [ThreadStatic] read-modify-write
+ *   malloc+free     a glibc malloc(64)/free pair, for reference
+ * Each figure is the best of ROUNDS rounds of ITERATIONS calls, timed with CLOCK_MONOTONIC.
+ * Build: run-crossing.sh (once against libnumalloc.so, once against libnumalloc.a).
+ * Usage: crossing [iterations]
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "na_bench.h"
+
+#ifndef NA_LINK
+#define NA_LINK "?"
+#endif
+
+enum { ROUNDS = 5 };
+
+/* Stores through these cannot be dropped, so the pair and the results stay live. */
+static void *volatile s_sink_ptr;
+static volatile int s_sink_int;
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static double time_noop(long n)
+{
+    long i;
+    double start = now_ns();
+    for (i = 0; i < n; ++i) {
+        na_bench_noop();
+    }
+    return now_ns() - start;
+}
+
+static double time_tls(long n)
+{
+    long i;
+    int sum = 0;
+    double start = now_ns();
+    for (i = 0; i < n; ++i) {
+        sum += na_bench_tls();
+    }
+    s_sink_int = sum;
+    return now_ns() - start;
+}
+
+static double time_malloc_free(long n)
+{
+    long i;
+    double start = now_ns();
+    for (i = 0; i < n; ++i) {
+        void *p = malloc(64);
+        s_sink_ptr = p; /* escapes: GCC may not fold the pair away */
+        free(p);
+    }
+    return now_ns() - start;
+}
+
+static void report(const char *name, double (*run)(long), long n)
+{
+    double best = 0;
+    int round;
+    for (round = 0; round < ROUNDS; ++round) {
+        double t = run(n);
+        if (round == 0 || t < best) {
+            best = t;
+        }
+    }
+    printf("%-7s %-14s %6.2f ns/call  (best of %d x %ld)\n", NA_LINK, name, best / (double)n, ROUNDS, n);
+}
+
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 50000000L;
+    if (n <= 0) {
+        fprintf(stderr, "usage: crossing [iterations > 0]\n");
+        return 2;
+    }
+    /* The first call starts the runtime and attaches this thread: keep it out of the timing. */
+    na_bench_noop();
+    s_sink_int = na_bench_tls();
+
+    report("na_bench_noop", time_noop, n);
+    report("na_bench_tls", time_tls, n);
+    report("malloc64+free", time_malloc_free, n);
+    return 0;
+}
