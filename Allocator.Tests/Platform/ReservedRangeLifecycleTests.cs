@@ -80,6 +80,27 @@ public unsafe class ReservedRangeLifecycleTests
     }
 
     [Test]
+    public void Reserve_OfMoreAddressSpaceThanExists_ThrowsPlatformExceptionNamingMmap()
+    {
+        // 2^60 bytes: beyond any x86-64 or arm64 user address space, even with MAP_NORESERVE.
+        nuint size = (nuint)1 << 60;
+
+        var exception = Assert.Throws<PlatformException>(() => _platform.Reserve(size, 0));
+
+        Assert.That(exception!.CallName, Is.EqualTo("mmap"));
+        Assert.That(exception.ErrorCode, Is.EqualTo(12));
+        Assert.That(exception.Message, Does.Contain("ENOMEM (12)"));
+    }
+
+    [Test]
+    public void Reserve_WhosePaddingWouldWrap_ThrowsInsteadOfMappingLess()
+    {
+        nuint size = nuint.MaxValue & ~(_page - 1);
+
+        Assert.That(() => _platform.Reserve(size, 1024 * 1024), Throws.TypeOf<PlatformException>().With.Property(nameof(PlatformException.ErrorCode)).EqualTo(12));
+    }
+
+    [Test]
     public void Decommit_ThenCommit_ReadsBackZero()
     {
         byte* range = (byte*)_platform.Reserve(_size, 0);

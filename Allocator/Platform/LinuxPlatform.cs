@@ -51,6 +51,11 @@ internal sealed unsafe class LinuxPlatform : IPlatform
     {
         CheckSize(sizeBytes);
         nuint alignment = CheckAlignment(alignmentBytes);
+        if (sizeBytes > nuint.MaxValue - alignment)
+        {
+            // The padded size would wrap and map something far smaller than asked for.
+            PlatformThrowHelper.ThrowErrno("mmap", string.Create(System.Globalization.CultureInfo.InvariantCulture, $"NULL, {sizeBytes}, align {alignment}"), Interop.Libc.ENOMEM);
+        }
 
         // Over-reserve by alignment - page, then trim both ends: mmap only promises page alignment.
         nuint paddedBytes = sizeBytes + alignment - _pageSize;

@@ -64,6 +64,12 @@ internal sealed unsafe class WindowsPlatform : IPlatform
             return ReserveAt(null, sizeBytes);
         }
 
+        if (sizeBytes > nuint.MaxValue - alignmentBytes)
+        {
+            // The padded size would wrap and reserve something far smaller than asked for.
+            PlatformThrowHelper.ThrowWin32RangeCallFailed("VirtualAlloc", null, sizeBytes, ", MEM_RESERVE (aligned)", Interop.Kernel32.ERROR_NOT_ENOUGH_MEMORY);
+        }
+
         for (int attempt = 0; attempt < AlignedReserveAttempts; attempt++)
         {
             void* padded = ReserveAt(null, sizeBytes + alignmentBytes);
