@@ -151,4 +151,16 @@ public class ConfigParserTests
             Assert.That(o.BlocksFor(64 * MiB), Is.EqualTo(4));
         });
     }
+
+    [Test]
+    public void TopologySpec_DistancesCannotBeChangedFromOutside()
+    {
+        int[,] given = { { 10, 20 }, { 20, 10 } };
+        TopologySpec spec = TopologySpec.Simulate(2, 0, given);
+        given[0, 1] = 99;
+        spec.Distances![1, 0] = 99;
+
+        Assert.That(spec.DistanceOrDefault(0, 1), Is.EqualTo(20));
+        Assert.That(spec.DistanceOrDefault(1, 0), Is.EqualTo(20));
+    }
 }

@@ -25,6 +25,7 @@ public static class ConfigParser
     ];
 
     private const string Source = AllocatorOptions.EnvironmentVariable;
+    private static readonly AllocatorOptions s_defaults = new();
     private const string SizeAllowed = "a size in bytes, or with a K, M or G suffix (e.g. 64M)";
 
     /// <summary>Parses a configuration string; keys not given keep their defaults.</summary>
@@ -79,13 +80,13 @@ public static class ConfigParser
         var options = new AllocatorOptions
         {
             Topology = topology,
-            NormalBytes = SizeOr(pairs, "normal", allowZero: false, new AllocatorOptions().NormalBytes),
-            MovableBytes = SizeOr(pairs, "movable", allowZero: true, new AllocatorOptions().MovableBytes),
-            NormalMaxBytes = SizeOr(pairs, "normal_max", allowZero: false, new AllocatorOptions().NormalMaxBytes),
-            MovableMaxBytes = SizeOr(pairs, "movable_max", allowZero: true, new AllocatorOptions().MovableMaxBytes),
-            BlockBytes = pairs.TryGetValue("block", out string? blockText) ? ParseBlock(blockText) : new AllocatorOptions().BlockBytes,
+            NormalBytes = SizeOr(pairs, "normal", allowZero: false, s_defaults.NormalBytes),
+            MovableBytes = SizeOr(pairs, "movable", allowZero: true, s_defaults.MovableBytes),
+            NormalMaxBytes = SizeOr(pairs, "normal_max", allowZero: false, s_defaults.NormalMaxBytes),
+            MovableMaxBytes = SizeOr(pairs, "movable_max", allowZero: true, s_defaults.MovableMaxBytes),
+            BlockBytes = pairs.TryGetValue("block", out string? blockText) ? ParseBlock(blockText) : s_defaults.BlockBytes,
             Bind = pairs.TryGetValue("bind", out string? bindText) ? ParseBind(bindText) : BindPolicy.Preferred,
-            DecayMs = pairs.TryGetValue("decay_ms", out string? decayText) ? ParseDecay(decayText) : new AllocatorOptions().DecayMs,
+            DecayMs = pairs.TryGetValue("decay_ms", out string? decayText) ? ParseDecay(decayText) : s_defaults.DecayMs,
             OnBadFree = pairs.TryGetValue("on_bad_free", out string? badFreeText) ? ParseBadFree(badFreeText) : BadFreeAction.Report,
             AdminSocket = pairs.TryGetValue("admin_socket", out string? socketText) ? ParseSocketPath(socketText) : null,
         };

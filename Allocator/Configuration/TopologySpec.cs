@@ -42,24 +42,21 @@ public sealed class TopologySpec : IEquatable<TopologySpec>
 
     /// <summary>
     /// Full NodeCount x NodeCount distance matrix for a simulated topology, or <see langword="null"/>
-    /// for 10 local / 20 remote. The array is copied on init; do not modify the returned array.
+    /// for 10 local / 20 remote. Copied on init and on every get, so the spec stays immutable;
+    /// read single entries with <see cref="DistanceOrDefault"/>.
     /// </summary>
-#pragma warning disable CA1819, CA1814 // A config value: a full matrix reads naturally, and it is copied on init.
     public int[,]? Distances
     {
-        get => _distances;
-        init => _distances = value is null ? null : (int[,])value.Clone();
+        get => (int[,]?)_distances?.Clone();
+        init => _distances = (int[,]?)value?.Clone();
     }
-#pragma warning restore CA1819, CA1814
 
     /// <summary>A simulated topology.</summary>
     /// <param name="nodeCount">Logical nodes, 1..<see cref="MaxNodes"/>.</param>
     /// <param name="cpusPerNode">Virtual CPUs per node, or 0 to spread the machine's CPUs.</param>
     /// <param name="distances">Full distance matrix, or <see langword="null"/> for 10 local / 20 remote.</param>
     /// <exception cref="ArgumentException">The shape or the matrix is invalid.</exception>
-#pragma warning disable CA1814 // see Distances
     public static TopologySpec Simulate(int nodeCount, int cpusPerNode = 0, int[,]? distances = null)
-#pragma warning restore CA1814
     {
         var spec = new TopologySpec
         {
@@ -71,7 +68,10 @@ public sealed class TopologySpec : IEquatable<TopologySpec>
         string? error = spec.Validate();
         if (error is not null)
         {
-            throw new ArgumentException(error, nameof(nodeCount));
+            string param = nodeCount is < 1 or > MaxNodes ? nameof(nodeCount)
+                : cpusPerNode is < 0 or > MaxCpusPerNode ? nameof(cpusPerNode)
+                : nameof(distances);
+            throw new ArgumentException(error, param);
         }
 
         return spec;
@@ -115,9 +115,7 @@ public sealed class TopologySpec : IEquatable<TopologySpec>
     /// smaller than the rest of its row (a node is nearest to itself). Symmetry is not required.
     /// </summary>
     /// <returns>What is wrong, or <see langword="null"/>.</returns>
-#pragma warning disable CA1814 // see Distances
     internal static string? ValidateDistances(int[,] distances, int nodeCount)
-#pragma warning restore CA1814
     {
         if (distances.GetLength(0) != nodeCount || distances.GetLength(1) != nodeCount)
         {

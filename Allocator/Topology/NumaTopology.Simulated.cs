@@ -21,9 +21,7 @@ public sealed partial class NumaTopology
     /// <param name="machine">The machine's own topology, from <see cref="Discover"/>.</param>
     /// <exception cref="ArgumentNullException"><paramref name="machine"/> is null.</exception>
     /// <exception cref="ArgumentException">The shape or the distance matrix is invalid.</exception>
-#pragma warning disable CA1814 // The distance matrix is a config value; see TopologySpec.Distances.
     public static NumaTopology Simulated(int nodeCount, int cpusPerNode, int[,]? distances, NumaTopology machine)
-#pragma warning restore CA1814
     {
         ArgumentNullException.ThrowIfNull(machine);
         TopologySpec spec = TopologySpec.Simulate(nodeCount, cpusPerNode, distances);
