@@ -1,70 +1,29 @@
+using Numalloc.Topology;
+
 namespace Numalloc.Native;
 
 /// <summary>
-/// The managed state behind the C exports. For now it answers the node count straight from
-/// sysfs; after the topology layer lands, <see cref="NodeCount"/> is rewired to it and this
-/// class becomes the one place that initializes the allocator for the C ABI.
+/// The managed state behind the C exports: the configuration read once from
+/// <c>NUMALLOC_CONFIG</c> at the first call, and the topology it names. A bad configuration is
+/// reported once on stderr and leaves the library failed (calls then report failure), never a crash.
 /// </summary>
 internal static class NativeRuntime
 {
-    private const string NodeRoot = "/sys/devices/system/node";
+    private static readonly Lazy<NumaTopology?> s_topology = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    // 0 until the first successful count; a plain int write is atomic, and two threads that race
-    // on the first call both compute the same value, so no ordering is needed.
-    private static int s_nodeCount;
+    /// <summary>Number of NUMA nodes of the configured topology; -1 when initialization failed.</summary>
+    internal static int NodeCount() => s_topology.Value?.NodeCount ?? -1;
 
-    /// <summary>
-    /// Number of NUMA nodes: the <c>node[0-9]+</c> directories under
-    /// <c>/sys/devices/system/node</c>, at least 1 (a kernel without NUMA has no such directory).
-    /// Throws what the file system throws; the export turns that into -1.
-    /// </summary>
-    internal static int NodeCount()
+    private static NumaTopology? Initialize()
     {
-        int count = s_nodeCount;
-        if (count == 0)
+        try
         {
-            count = CountSysfsNodes();
-            s_nodeCount = count;
+            return NumaTopology.FromOptions(AllocatorOptions.FromEnvironment());
         }
-
-        return count;
-    }
-
-    private static int CountSysfsNodes()
-    {
-        if (!Directory.Exists(NodeRoot))
+        catch (Exception e) when (e is ConfigException or TopologyException or ArgumentException or IOException)
         {
-            return 1;
+            Console.Error.WriteLine($"numalloc: initialization failed: {e.Message}");
+            return null;
         }
-
-        int count = 0;
-        foreach (string path in Directory.EnumerateDirectories(NodeRoot, "node*"))
-        {
-            if (IsNodeDirectoryName(Path.GetFileName(path.AsSpan())))
-            {
-                count++;
-            }
-        }
-
-        return Math.Max(count, 1);
-    }
-
-    // "node" followed by one or more decimal digits, nothing else ("node0", "node12").
-    private static bool IsNodeDirectoryName(ReadOnlySpan<char> name)
-    {
-        if (name.Length <= 4 || !name.StartsWith("node", StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        foreach (char c in name[4..])
-        {
-            if (!char.IsAsciiDigit(c))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 }

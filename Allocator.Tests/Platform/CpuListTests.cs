@@ -49,4 +49,12 @@ public class CpuListTests
     {
         Assert.That(CpuList.HighestIdPlusOne(text), Is.EqualTo(expected));
     }
+
+    [Test]
+    public void Format_WritesRunsTheWayTheKernelDoes() =>
+        Assert.That(CpuList.Format([8, 0, 1, 2, 3, 10, 11]), Is.EqualTo("0-3,8,10-11"));
+
+    [Test]
+    public void Format_ThenParse_RoundTrips() =>
+        Assert.That(CpuList.Parse(CpuList.Format([5, 1, 2, 3, 9])), Is.EqualTo(new[] { 1, 2, 3, 5, 9 }));
 }

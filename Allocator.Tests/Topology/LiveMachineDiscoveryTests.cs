@@ -1,3 +1,4 @@
+using Numalloc.Platform;
 using Numalloc.Topology;
 
 namespace Numalloc.Tests.Topology;
@@ -11,7 +12,7 @@ public class LiveMachineDiscoveryTests
         Assert.That(OperatingSystem.IsLinux(), Is.True, "these tests read the Linux sysfs; the project builds and tests on Linux");
 
         NumaTopology t = NumaTopology.Discover();
-        int[] onlineCpus = KernelList.Parse(File.ReadAllText("/sys/devices/system/cpu/online"));
+        int[] onlineCpus = CpuList.Parse(File.ReadAllText("/sys/devices/system/cpu/online"));
 
         Assert.Multiple(() =>
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 
 namespace Numalloc.Platform;
 
@@ -88,6 +89,48 @@ internal static class CpuList
     {
         int[] ids = Parse(text);
         return ids.Length == 0 ? 0 : ids[^1] + 1;
+    }
+
+    /// <summary>Formats ids (any order, duplicates allowed) the way the kernel prints them: <c>0-3,8</c>.</summary>
+    public static string Format(IEnumerable<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var sorted = new SortedSet<int>(ids);
+        var sb = new StringBuilder();
+        int runStart = -1;
+        int previous = -2;
+        foreach (int id in sorted)
+        {
+            if (id != previous + 1)
+            {
+                AppendRun(sb, runStart, previous);
+                runStart = id;
+            }
+
+            previous = id;
+        }
+
+        AppendRun(sb, runStart, previous);
+        return sb.ToString();
+    }
+
+    private static void AppendRun(StringBuilder sb, int first, int last)
+    {
+        if (first < 0)
+        {
+            return;
+        }
+
+        if (sb.Length > 0)
+        {
+            sb.Append(',');
+        }
+
+        sb.Append(first.ToString(CultureInfo.InvariantCulture));
+        if (last != first)
+        {
+            sb.Append('-').Append(last.ToString(CultureInfo.InvariantCulture));
+        }
     }
 
     private static int ParseId(ReadOnlySpan<char> digits, string text)

@@ -1,3 +1,4 @@
+using Numalloc.Platform;
 using System.Collections.Immutable;
 
 namespace Numalloc.Topology;
@@ -44,6 +45,6 @@ public sealed class NumaNode
     {
         string os = OsNodeId == Id ? string.Empty : OsNodeId < 0 ? FormattableString.Invariant($" (on os node {PhysicalNode})") : FormattableString.Invariant($" (os {OsNodeId})");
         string memory = HasMemory ? FormattableString.Invariant($"{MemoryBytes / (1024 * 1024)}M") : "no memory";
-        return FormattableString.Invariant($"node {Id}{os} cpus {KernelList.Format(Cpus)}, {memory}");
+        return FormattableString.Invariant($"node {Id}{os} cpus {CpuList.Format(Cpus)}, {memory}");
     }
 }

@@ -1,3 +1,4 @@
+using Numalloc.Platform;
 using System.Collections.Immutable;
 using System.Globalization;
 
@@ -122,7 +123,7 @@ public sealed partial class NumaTopology
         string text = ReadText(path);
         try
         {
-            return KernelList.Parse(text);
+            return CpuList.Parse(text);
         }
         catch (FormatException ex)
         {
