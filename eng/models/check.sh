@@ -110,12 +110,11 @@ item mutant magazine nested_wait           safety "-DMUTANT_NESTED_WAIT"        
 item mutant magazine claim_any             safety "-DMUTANT_CLAIM_ANY"                 ""          "$S $W"
 
 # --- movable handle ----------------------------------------------------------
-if [ -f "$here/handle.pml" ]; then
 item model  handle   handle                safety ""                                   ""          "$S $W"
-item model  handle   handle_liveness       ltl    ""                                   "-DNFAIR=3" "$L $W -N migration_completes"
+item model  handle   handle_liveness       ltl    "-DNO_FREE"                          "-DNFAIR=3" "$L $W -N migration_completes"
 item mutant handle   free_no_generation    safety "-DMUTANT_FREE_NO_GEN"               ""          "$S $W"
-item mutant handle   no_window             safety "-DMUTANT_NO_WINDOW"                 ""          "$S $W"
-fi
+item mutant handle   no_window             safety "-DNO_FREE -DMUTANT_NO_WINDOW"       ""          "$S $W"
+item mutant handle   retry_now             ltl    "-DNO_FREE -DMUTANT_RETRY_NOW"       "-DNFAIR=3" "$L $W -N migration_completes"
 
 t_all1=$(date +%s.%N)
 total=$(awk -v a="$t_all0" -v b="$t_all1" 'BEGIN { printf "%.0f", b - a }')
