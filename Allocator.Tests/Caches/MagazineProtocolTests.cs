@@ -273,6 +273,34 @@ public unsafe class MagazineProtocolTests
         Assert.That(c, Is.EqualTo(new MagazineCounters(1, 0, 1, 0, 0)));
     }
 
+    [Test, CancelAfter(30_000)]
+    public void Request_WhenTheOwnerStaysInsidePastTheTimeout_ReturnsFalse_AndTheOwnerStillRunsItOnce(CancellationToken token)
+    {
+        using var rig = new CacheRig();
+        using var inside = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        MagazineSet* ownerSet = null;
+        var owner = new Thread(() =>
+        {
+            FillMagazine(rig, kind: 0, count: 5);
+            ownerSet = rig.Registry.Current;
+            using MagazineScope scope = rig.Registry.EnterScope();
+            inside.Set();
+            release.Wait();
+        });
+        owner.Start();
+        inside.Wait(token);
+
+        Assert.That(rig.Registry.DrainAll(MagazineRegistry.DrainAllWork, timeoutMs: 20), Is.False);
+        Assert.That(MagazineSet.CountOf(ownerSet, 0), Is.GreaterThan(0), "not run while the owner is inside");
+
+        release.Set();
+        owner.Join();
+        Assert.That(MagazineSet.CountOf(ownerSet, 0), Is.Zero, "the owner ran it at its exit");
+        MagazineCounters c = rig.AssertCounterIdentity();
+        Assert.That(c, Is.EqualTo(new MagazineCounters(1, 0, 1, 0, 0)));
+    }
+
     [Test]
     public void Request_WhoseBitIsAlreadyPending_IsCoalescedAndRunsOnce()
     {

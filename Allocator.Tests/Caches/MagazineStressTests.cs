@@ -11,7 +11,7 @@ public class MagazineStressTests
     private const int OwnerIterations = 100_000;
     private const int Requesters = 2;
     private const int MinDrainsPerRequester = 100;
-    private const int MaxDrainsPerRequester = 20_000;
+    private const int MaxDrainsPerRequester = 5_000;
 
     /// <summary>
     /// Owners allocate and free (some calls nested) while requesters drain every magazine and CPU cache

@@ -136,7 +136,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
 
     internal int CompletionEpoch => Volatile.Read(ref _completionEpoch); // Acquire: read before the IsDone checks it guards.
 
-    /// <summary>Registers a work bit that drains the magazines of <paramref name="kinds"/> only.</summary>
+    /// <summary>Registers a work bit that drains the magazines of <paramref name="kinds"/> only. Register at start-up, before any request.</summary>
     /// <returns>The bit to pass to <see cref="DrainAll"/> or <see cref="DeferredWork.Request"/>.</returns>
     /// <exception cref="InvalidOperationException">All 30 registrable bits are taken.</exception>
     public uint RegisterDrainWork(params int[] kinds)
@@ -156,7 +156,10 @@ internal sealed unsafe class MagazineRegistry : IDisposable
         }
     }
 
-    /// <summary>Registers a work bit whose work is <paramref name="callback"/> (run by whoever claims it, exactly once per claim).</summary>
+    /// <summary>
+    /// Registers a work bit whose work is <paramref name="callback"/>, run by whoever claims the bit (the
+    /// owner, a requester or the reaper), exactly once per claim. Register at start-up, before any request.
+    /// </summary>
     /// <exception cref="InvalidOperationException">All 30 registrable bits are taken.</exception>
     public uint RegisterWork(MagazineWorkCallback callback)
     {
@@ -224,6 +227,8 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     /// From inside the allocator, call it from the outermost frame only to wait; a nested frame gets
     /// false back while owners inside still have the work to do at their exit.
     /// </summary>
+    /// <remarks>Takes the registry lock and the backends' locks (reaping, flushing): call it holding no
+    /// backend lock and no CPU-cache word.</remarks>
     /// <param name="workBits"><see cref="DrainAllWork"/> or registered bits.</param>
     /// <param name="timeoutMs">How long to wait for owners inside the allocator; negative = forever.</param>
     /// <returns>True when every set ran the work (the CPU caches are drained either way).</returns>

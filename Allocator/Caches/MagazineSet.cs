@@ -28,6 +28,10 @@ namespace Numalloc.Caches;
 /// <item>Whoever does the work first claims it: one CAS sets <see cref="Busy"/> and takes every work bit
 /// present; the work runs; one atomic add clears only <see cref="Busy"/> and advances the completion
 /// count (bits 32..63), so bits that arrived meanwhile stay set for the next claim.</item>
+/// <item>A requester claims only while its own bit is still set (<see cref="DeferredWork.TryClaim"/>):
+/// its "owner outside" observation licenses it only because that bit has been visible since before its
+/// barrier. (For the Promela model: the completion count is an addition to the design's "work bits |
+/// BUSY" word; it is how a requester knows its request ran, and is never read by the owner.)</item>
 /// </list>
 /// <para><b>Ordering on the owner's side.</b> The owner's <c>InAllocator = 1</c> store must precede its
 /// <c>Pending</c> load. The .NET memory model (and x86-TSO's store buffer, and arm64) lets a store pass
