@@ -1,0 +1,107 @@
+using System.Text.RegularExpressions;
+using Numalloc.Caches;
+
+namespace Numalloc.Tests.Caches;
+
+[NonParallelizable]
+public class MembarrierTests
+{
+    [Test]
+    public void IsAvailable_OnLinux_ReportsPrivateExpedited()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Ignore("membarrier is Linux only");
+        }
+
+        int mask = MembarrierSupport.QueryMask();
+        Assert.That(mask, Is.GreaterThan(0), "MEMBARRIER_CMD_QUERY answered");
+        Assert.That(mask & 8, Is.EqualTo(8), "MEMBARRIER_CMD_PRIVATE_EXPEDITED supported");
+        Assert.That(MembarrierSupport.IsAvailable, Is.True);
+        Assert.That(MembarrierSupport.OwnerNeedsFence, Is.False, "the owner's fast path runs without a fence here");
+    }
+
+    [Test, Category("Stress"), CancelAfter(180_000)]
+    public void ForcedOwnerFence_ProtocolStillReconcilesExactly(CancellationToken token)
+    {
+        (int exitCode, string output) = ChildProbe.Run("protocol", new Dictionary<string, string>
+        {
+            [MembarrierSupport.ForceOwnerFenceVariable] = "1",
+        });
+        TestContext.Out.WriteLine(output);
+        Assert.That(exitCode, Is.Zero, output);
+        Assert.That(output, Does.Contain("OwnerNeedsFence=True"));
+        Assert.That(output, Does.Contain("MagazineCounters {"));
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Disassembly_OwnerStoreOfInAllocator_PrecedesItsLoadOfPending(bool forceFence)
+    {
+        if (RuntimeInformation.ProcessArchitecture != Architecture.X64)
+        {
+            Assert.Ignore("the listing is checked for x64 only");
+        }
+
+        string listing = Path.Combine(Path.GetTempPath(), $"numalloc-disasm-{Environment.ProcessId}-{forceFence}.txt");
+        File.Delete(listing);
+        try
+        {
+            var environment = new Dictionary<string, string>
+            {
+                ["DOTNET_TieredCompilation"] = "0",
+                ["DOTNET_JitDisasm"] = "Numalloc.Caches.MagazineSet:EnterOutermost Numalloc.Caches.MagazineSet:Enter",
+                ["DOTNET_JitStdOutFile"] = listing,
+            };
+            if (forceFence)
+            {
+                environment[MembarrierSupport.ForceOwnerFenceVariable] = "1";
+            }
+
+            (int exitCode, string output) = ChildProbe.Run("disasm", environment);
+            Assert.That(exitCode, Is.Zero, output);
+            Assert.That(output, Does.Contain($"OwnerNeedsFence={forceFence || !MembarrierSupport.IsAvailable}"));
+            string text = File.ReadAllText(listing);
+            TestContext.Out.WriteLine(text);
+
+            string[] methods = text.Split("; Assembly listing for method ", StringSplitOptions.RemoveEmptyEntries);
+            string enterOutermost = methods.Single(m => m.StartsWith("Numalloc.Caches.MagazineSet:EnterOutermost", StringComparison.Ordinal));
+            string enter = methods.Single(m => m.StartsWith("Numalloc.Caches.MagazineSet:Enter(", StringComparison.Ordinal));
+            foreach (string method in new[] { enterOutermost, enter })
+            {
+                Assert.That(method, Does.Contain("FullOpts").Or.Contain("Tier1"), "optimized code");
+                CheckStoreBeforeLoad(method, expectFence: forceFence || !MembarrierSupport.IsAvailable);
+            }
+        }
+        finally
+        {
+            File.Delete(listing);
+        }
+    }
+
+    // The set pointer arrives in a register; InAllocator is at offset 0 and Pending at offset 8
+    // (Layout_ProtocolWordsSitAtFixedOffsetsInOneLine checks the offsets).
+    private static void CheckStoreBeforeLoad(string method, bool expectFence)
+    {
+        string[] lines = method.Split('\n');
+        var store = new Regex(@"^\s+mov\s+dword ptr \[(?<reg>r\w+)\],\s*1\s*$");
+        int storeLine = -1;
+        string? reg = null;
+        for (int i = 0; i < lines.Length && storeLine < 0; i++)
+        {
+            Match m = store.Match(lines[i]);
+            if (m.Success)
+            {
+                storeLine = i;
+                reg = m.Groups["reg"].Value;
+            }
+        }
+
+        Assert.That(storeLine, Is.GreaterThanOrEqualTo(0), "found the InAllocator = 1 store:\n" + method);
+        var pending = new Regex(@"\[" + reg + @"\+0x0?8\]");
+        int loadLine = Array.FindIndex(lines, line => pending.IsMatch(line));
+        Assert.That(loadLine, Is.GreaterThan(storeLine), "every access to Pending follows the InAllocator store:\n" + method);
+        bool fenced = lines[storeLine..loadLine].Any(line => Regex.IsMatch(line, @"^\s+(lock|mfence)\b"));
+        Assert.That(fenced, Is.EqualTo(expectFence), "a full fence between them exactly when membarrier is unavailable:\n" + method);
+    }
+}
