@@ -148,14 +148,12 @@ internal sealed unsafe class CpuCacheSet : IDisposable
     /// Pushes one freed item into the cache of <paramref name="cpu"/> (or another of its node, or the
     /// backend when all are held). An item of an isolated block goes straight to the backend.
     /// </summary>
+    // Race: a block is isolated and its caches drained while this push is under way. Rule: the
+    // block state is read while the cache word is held, and a drain takes the same word, so a push
+    // that saw the block online completes before the drain empties the cache; one that runs after
+    // the isolation sees it and routes the item to the backend (the zone's isolated lists).
     public void Push(int cpu, nint item)
     {
-        if (!_backend.IsCacheable(item))
-        {
-            _backend.FlushBatch(new ReadOnlySpan<nint>(in item));
-            return;
-        }
-
         int first = IndexOf(cpu);
         int index = first;
         do
@@ -163,8 +161,18 @@ internal sealed unsafe class CpuCacheSet : IDisposable
             CpuCache* cache = (CpuCache*)(_caches + (nint)index * _strideBytes);
             if (CpuCache.TryTake(cache, out long taken))
             {
-                CpuCache.PushHeld(cache, _backend, item);
+                bool cacheable = _backend.IsCacheable(item);
+                if (cacheable)
+                {
+                    CpuCache.PushHeld(cache, _backend, item);
+                }
+
                 CpuCache.Release(cache, taken);
+                if (!cacheable)
+                {
+                    _backend.FlushBatch(new ReadOnlySpan<nint>(in item));
+                }
+
                 return;
             }
 

@@ -199,18 +199,20 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     /// one to a CPU cache), or, while work is pending, a CPU cache. An item of an isolated block goes
     /// straight to the backend.
     /// </summary>
+    // Race: the item's block is isolated and this thread's magazines drained while the free runs.
+    // Rule: the block state is read inside the scope (after InAllocator is set), so a drain request
+    // either sees this thread inside and its work runs at the outermost exit, after the push, or
+    // its Pending bit is visible to this entry, which then bypasses the magazines.
     public void Free(int kind, nint item)
     {
         CpuCacheSet caches = _kinds[kind];
+        MagazineSet* set = Current;
+        using MagazineScope scope = MagazineSet.EnterScope(set);
         if (!caches.Backend.IsCacheable(item))
         {
             caches.Backend.FlushBatch(new ReadOnlySpan<nint>(in item));
-            return;
         }
-
-        MagazineSet* set = Current;
-        using MagazineScope scope = MagazineSet.EnterScope(set);
-        if (scope.Bypass)
+        else if (scope.Bypass)
         {
             caches.Push(PlatformCpu.Current(), item);
         }
