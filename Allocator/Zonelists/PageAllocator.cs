@@ -61,7 +61,7 @@ internal sealed unsafe class PageAllocator : IDisposable
         if (node >= 0)
         {
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(node, Heap.Nodes.Length);
-            return AllocCore(order, flags, MemoryPolicyMode.Preferred, ~0UL, node);
+            return AllocCore(order, flags, MemoryPolicyMode.Preferred, 1UL << node, node);
         }
         return AllocPages(order, flags, ThreadPolicy);
     }
@@ -75,7 +75,7 @@ internal sealed unsafe class PageAllocator : IDisposable
         int nodeCount = Heap.Nodes.Length;
         if (nodeCount < 64 && (policy.NodeMask >> nodeCount) != 0)
             throw new ArgumentOutOfRangeException(nameof(policy), policy.ToString(), $"Node ids are 0..{nodeCount - 1}.");
-        return AllocCore(order, flags, policy.Mode, policy.Mode == MemoryPolicyMode.Local ? ~0UL : policy.NodeMask, -1);
+        return AllocCore(order, flags, policy.Mode, policy.NodeMask, -1);
     }
 
     /// <summary>Frees pages from <see cref="AllocPages(int, PageAllocFlags, int)"/> with the same order.</summary>
@@ -89,7 +89,7 @@ internal sealed unsafe class PageAllocator : IDisposable
     /// <inheritdoc/>
     public void Dispose() => Heap.Dispose();
 
-    private void* AllocCore(int order, PageAllocFlags flags, MemoryPolicyMode mode, ulong mask, int explicitNode)
+    private void* AllocCore(int order, PageAllocFlags flags, MemoryPolicyMode mode, ulong policyNodes, int explicitNode)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(order);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(order, PageHeap.MaxOrder);
@@ -97,22 +97,25 @@ internal sealed unsafe class PageAllocator : IDisposable
         int cpuNode = topology.NodeOfCpu(PlatformCpu.Current());
         int local = topology.MemoryNodeFor(cpuNode);
 
-        // target: whose zonelist is walked; intended: the node numastat calls "preferred".
+        // target: whose zonelist is walked; intended: the node numastat calls "preferred"; mask: the
+        // nodes the walk may use (only Bind restricts it: Preferred and Interleave fall back anywhere).
         int target;
         int intended;
+        ulong mask = ~0UL;
         switch (mode)
         {
             case MemoryPolicyMode.Preferred:
-                target = intended = explicitNode >= 0 ? explicitNode : BitOperations.TrailingZeroCount(mask);
+                target = intended = explicitNode >= 0 ? explicitNode : BitOperations.TrailingZeroCount(policyNodes);
                 break;
             case MemoryPolicyMode.Bind:
                 // As the kernel: the local node's zonelist filtered by the set; the intended node is
                 // the first node of that filtered list.
+                mask = policyNodes;
                 target = local;
                 intended = FirstInMask(topology, local, mask);
                 break;
             case MemoryPolicyMode.Interleave:
-                target = intended = NextInterleaveNode(mask, Heap.Nodes.Length);
+                target = intended = NextInterleaveNode(policyNodes, Heap.Nodes.Length);
                 break;
             default:
                 target = intended = local;
