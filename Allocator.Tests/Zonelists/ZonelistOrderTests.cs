@@ -117,3 +117,33 @@ public sealed unsafe class ZonelistOrderTests
         }
     }
 }
+
+/// <summary>An operator's online publishes the block's pages and the rewritten lists in one write section.</summary>
+public sealed unsafe class ZonelistOnlineTests
+{
+    [Test]
+    public void OnliningABlockIntoAnUnlistedZone_ListsItInTheSameGeneration()
+    {
+        using PageAllocator allocator = Allocator(2, TestHeaps.Options(4, 4, 0, 4));
+        ZonelistBuilder lists = allocator.Zonelists;
+        Zone n1Movable = allocator.Heap.ZoneOf(1, ZoneType.Movable);
+        n1Movable.AdminDown = true;
+        lists.Rebuild();
+        Assert.That(lists.ListFor(1, PageAllocFlags.Movable).TakeWhile(z => z is not null), Does.Not.Contain(n1Movable));
+
+        long generation = lists.Generation;
+        int block = allocator.Heap.Layout.FirstBlockOfNode(1) + 1;
+        Assert.That(lists.OnlineBlock(block, ZoneType.Movable), Is.True);
+        Assert.That(lists.Generation, Is.EqualTo(generation + 1), "one write section");
+        Assert.That(lists.ListFor(1, PageAllocFlags.Movable).TakeWhile(z => z is not null), Does.Contain(n1Movable));
+        Assert.That(n1Movable.Snapshot().ManagedPages, Is.EqualTo(TestHeaps.PagesPerBlock));
+        Assert.That(lists.OnlineBlock(block, ZoneType.Movable), Is.False, "already online");
+        Assert.That(lists.Generation, Is.EqualTo(generation + 1), "a refused online publishes nothing");
+
+        n1Movable.AdminDown = false;
+        void* p = allocator.AllocPages(0, PageAllocFlags.Movable, 1);
+        Assert.That(Locate(allocator, p), Is.EqualTo(new PageLocation(1, block, ZoneType.Movable, BlockState.Online, Locate(allocator, p).Page)));
+        allocator.FreePages(p, 0);
+        TestHeaps.AssertReconciled(allocator.Heap);
+    }
+}

@@ -288,6 +288,42 @@ internal sealed unsafe class PageHeap : IDisposable
      */
     private bool OnlineCore(int block, ZoneType zone)
     {
+        if (!PrepareOnline(block, zone))
+            return false;
+        FinishOnline(block);
+        return true;
+    }
+
+    /// <summary>
+    /// The slow half of an online, for a caller that publishes the pages inside its own section (the
+    /// zonelist builder's write section): claims the Absent/Offline <paramref name="block"/> for
+    /// <paramref name="zone"/>, commits and binds it. Follow a true with <see cref="FinishOnline"/>.
+    /// </summary>
+    /// <returns>False when the block was not available or the platform failed (the block is back to its old state).</returns>
+    internal bool TryPrepareOnline(int block, ZoneType zone)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(block);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(block, Layout.BlockCount);
+        try
+        {
+            return PrepareOnline(block, zone);
+        }
+        catch (PlatformException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The fast half of an online: the claimed block's pages go on its zone's free lists and it turns Online.</summary>
+    internal void FinishOnline(int block)
+    {
+        byte entry = Blocks.Read(block);
+        Debug.Assert(MemoryBlockTable.StateOf(entry) == BlockState.Onlining, "only a prepared block is finished");
+        ZoneOf(Layout.NodeOfBlock(block), MemoryBlockTable.ZoneOf(entry)).AddOnlinedBlock(block);
+    }
+
+    private bool PrepareOnline(int block, ZoneType zone)
+    {
         byte old = Blocks.Read(block);
         BlockState oldState = MemoryBlockTable.StateOf(old);
         if (oldState is not (BlockState.Absent or BlockState.Offline))
@@ -317,7 +353,6 @@ internal sealed unsafe class PageHeap : IDisposable
             Debug.Assert(restored, "nobody else changes a claimed block");
             throw;
         }
-        ZoneOf(Layout.NodeOfBlock(block), zone).AddOnlinedBlock(block);
         return true;
     }
 

@@ -29,7 +29,7 @@ internal sealed unsafe class Zone
     private int _onlineBlocks;
     private int _isolatedBlocks;
 
-    // Written under _lock (plain increments), read racily by stats as aligned 64-bit loads.
+    // Written and read under _lock (plain increments).
     private long _allocations;
     private long _frees;
     private long _isolatedServes;
@@ -292,6 +292,8 @@ internal sealed unsafe class Zone
     {
         lock (_lock)
         {
+            // The growth counters are bumped under the growth lock, not this one: Interlocked.Read
+            // gives whole 64-bit values; nothing else is ordered against them.
             var perOrder = ImmutableArray.CreateBuilder<long>(PageHeap.MaxOrder + 1);
             for (int o = 0; o <= PageHeap.MaxOrder; o++)
                 perOrder.Add(_buddy.FreeBlocks(o));

@@ -91,6 +91,30 @@ internal sealed class ZonelistBuilder
     public void Rebuild()
     {
         using SeqCount.WriteScope scope = Sequence.BeginWrite();
+        RebuildLocked();
+    }
+
+    /*
+     * An operator's online, published like the kernel's online_pages: the block is claimed, committed
+     * and bound outside any section (system calls); then, inside one write section, its pages join
+     * the zone and the lists are rewritten. Race: a reader that fails between "pages added" and
+     * "zone listed" would be a spurious failure (an eligible zone had free pages). Rule: both happen
+     * in the same section, so such a reader's cookie is odd or changed and it restarts.
+     */
+    /// <summary>Onlines an Absent/Offline block into <paramref name="zone"/> of its node and republishes the lists.</summary>
+    /// <returns>False when the block was not available or the platform failed.</returns>
+    public bool OnlineBlock(int block, ZoneType zone)
+    {
+        if (!_heap.TryPrepareOnline(block, zone))
+            return false;
+        using SeqCount.WriteScope scope = Sequence.BeginWrite();
+        _heap.FinishOnline(block);
+        RebuildLocked();
+        return true;
+    }
+
+    private void RebuildLocked()
+    {
         int written = 0;
         int nodes = _heap.Nodes.Length;
         for (int n = 0; n < nodes; n++)
