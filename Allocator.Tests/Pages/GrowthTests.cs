@@ -61,6 +61,7 @@ public sealed unsafe class GrowthTests
     public void AnOperatorOnliningBlocksWhileGrowthRuns_NeverOnlinesABlockTwice(CancellationToken token)
     {
         const int Rounds = 30;
+        long totalOperator = 0, totalGrowth = 0;
         for (int round = 0; round < Rounds && !token.IsCancellationRequested; round++)
         {
             using PageHeap heap = TestHeaps.Heap(1, TestHeaps.Options(4, 64)); // 16-block span, max 16
@@ -71,7 +72,7 @@ public sealed unsafe class GrowthTests
             var op = new Thread(() =>
             {
                 start.SignalAndWait(token);
-                for (int block = 15; block >= 1; block--)
+                for (int block = 1; block <= 15; block++) // the same direction growth scans in: they contend
                 {
                     if (heap.TryOnlineBlock(block, ZoneType.Normal))
                         operatorOnlined.Add(block);
@@ -94,7 +95,10 @@ public sealed unsafe class GrowthTests
             Assert.That(allocated.Distinct().Count(), Is.EqualTo(allocated.Count));
             normal.FreeBatch(allocated.ToArray(), 4);
             TestHeaps.AssertReconciled(heap);
+            totalOperator += operatorOnlined.Count;
+            totalGrowth += zone.Growths;
         }
+        TestContext.Out.WriteLine($"over {Rounds} rounds: {totalOperator} blocks onlined by the operator, {totalGrowth} by growth");
         Assert.That(token.IsCancellationRequested, Is.False, "all rounds ran");
     }
 
