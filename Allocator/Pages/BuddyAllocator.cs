@@ -93,6 +93,9 @@ internal sealed unsafe class BuddyAllocator
     /// </summary>
     public void Free(int page, int order, bool isolated)
     {
+        // The freed head stops being a head now: if it merges into a lower buddy it must not keep
+        // saying Allocated, or a second free of it would pass the caller's check.
+        _pages[page].State = PageState.None;
         while (order < MaxOrder)
         {
             int buddy = page ^ (1 << order);
