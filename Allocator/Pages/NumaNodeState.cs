@@ -38,10 +38,10 @@ internal sealed class NumaNodeState
     /// </summary>
     public Lock GrowthLock { get; } = new();
 
-    /// <summary>Adds one to a numastat counter.</summary>
-    public void Count(NumaStatItem item) =>
+    /// <summary>Adds <paramref name="pages"/> (default one) to a numastat counter.</summary>
+    public void Count(NumaStatItem item, long pages = 1) =>
         // Atomic add only; nothing is ordered against it (statistics, read racily).
-        Interlocked.Increment(ref _numaStat[(int)item]);
+        Interlocked.Add(ref _numaStat[(int)item], pages);
 
     /// <summary>A numastat counter's current value.</summary>
     public long Read(NumaStatItem item) =>

@@ -20,6 +20,12 @@ internal enum PageState : byte
 
     /// <summary>Head of a block that backs a movable buffer.</summary>
     Movable = 5,
+
+    /// <summary>
+    /// An order-0 page the zone handed to a per-CPU cache or a magazine: free to the user, allocated
+    /// to the zone. A free of such a page is a double free; a cache flush returns it to the zone.
+    /// </summary>
+    Cached = 6,
 }
 
 /// <summary>

@@ -177,23 +177,28 @@ internal sealed unsafe class PageAllocator : IDisposable
         }
     }
 
-    private void CountNumaStat(int servedNode, int intendedNode, int cpuNode, bool interleave)
+    /// <summary>
+    /// Counts <paramref name="pages"/> allocations served by <paramref name="servedNode"/> with the
+    /// kernel's <c>zone_statistics</c> meanings; the cache layer calls it for the pages it takes
+    /// from a zone in one batch.
+    /// </summary>
+    internal void CountNumaStat(int servedNode, int intendedNode, int cpuNode, bool interleave, long pages = 1)
     {
         // zone_statistics: hit/miss on the serving node, foreign on the intended one; local/other by
         // the CPU's node (numa_node_id, not numa_mem_id); interleave_hit when interleaving got its node.
         NumaNodeState served = Heap.Nodes[servedNode];
         if (servedNode == intendedNode)
         {
-            served.Count(NumaStatItem.NumaHit);
+            served.Count(NumaStatItem.NumaHit, pages);
             if (interleave)
-                served.Count(NumaStatItem.InterleaveHit);
+                served.Count(NumaStatItem.InterleaveHit, pages);
         }
         else
         {
-            served.Count(NumaStatItem.NumaMiss);
-            Heap.Nodes[intendedNode].Count(NumaStatItem.NumaForeign);
+            served.Count(NumaStatItem.NumaMiss, pages);
+            Heap.Nodes[intendedNode].Count(NumaStatItem.NumaForeign, pages);
         }
-        served.Count(servedNode == cpuNode ? NumaStatItem.LocalNode : NumaStatItem.OtherNode);
+        served.Count(servedNode == cpuNode ? NumaStatItem.LocalNode : NumaStatItem.OtherNode, pages);
     }
 
     private static int FirstInMask(NumaTopology topology, int from, ulong mask)

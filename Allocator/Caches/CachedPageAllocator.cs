@@ -1,0 +1,167 @@
+using Numalloc.Pages;
+using Numalloc.Platform;
+using Numalloc.Zonelists;
+
+namespace Numalloc.Caches;
+
+/// <summary>
+/// The page API with its caches: order-0 pages for the calling CPU's node come from the thread's
+/// magazine, else a per-CPU cache of that node's zone (one CAS), else the zone in a batch; all
+/// other requests, and any the caches cannot serve, take the zonelist walk of
+/// <see cref="PageAllocator"/>, which drains every cache before it reports failure.
+/// </summary>
+/// <remarks>
+/// There is one cache kind per zone, so a magazine or per-CPU cache only ever holds pages of one
+/// zone and a page freed on another node goes back into its own zone's caches. A page in a cache
+/// is <see cref="PageState.Cached"/> in its descriptor, so freeing it again is caught at once.
+/// Caches are drained through <see cref="DrainAll"/> (hot-remove, the allocation slow path).
+/// </remarks>
+internal sealed unsafe class CachedPageAllocator : IDisposable
+{
+    /// <summary>Default per-CPU cache size and batch (pages), like the kernel's pcp high/batch.</summary>
+    public const int DefaultHigh = 128, DefaultBatch = 32, DefaultMagazineCapacity = 64;
+
+    private readonly PageAllocator _pages;
+    private readonly PageHeap _heap;
+    private readonly CpuCacheSet[] _kinds;
+    private readonly MagazineRegistry _registry;
+    private readonly bool _useMagazines;
+    private readonly uint _drainWork;
+    // cpu -> cache kind of the Normal zone of the node that serves it locally (numa_mem_id); the
+    // Movable zone's kind is the next one. Out-of-range CPU ids use entry 0: a hint only.
+    private readonly int[] _normalKindOfCpu;
+
+    /// <summary>Puts caches in front of <paramref name="pages"/> (which this object then owns).</summary>
+    /// <param name="pages">The page allocator.</param>
+    /// <param name="useMagazines">False: per-CPU caches only (for measurements and tests).</param>
+    /// <param name="high">Per-CPU cache high mark in pages.</param>
+    /// <param name="batch">Pages moved per refill or flush.</param>
+    /// <param name="magazineCapacity">Pages a thread's magazine holds per zone.</param>
+    public CachedPageAllocator(PageAllocator pages, bool useMagazines = true, int high = DefaultHigh, int batch = DefaultBatch, int magazineCapacity = DefaultMagazineCapacity)
+    {
+        ArgumentNullException.ThrowIfNull(pages);
+        _pages = pages;
+        _heap = pages.Heap;
+        _useMagazines = useMagazines;
+        var topology = _heap.Topology;
+        int cpus = topology.PossibleCpuCount;
+        var cpuToNode = new int[cpus];
+        _normalKindOfCpu = new int[cpus];
+        for (int cpu = 0; cpu < cpus; cpu++)
+        {
+            cpuToNode[cpu] = topology.NodeOfCpu(cpu);
+            _normalKindOfCpu[cpu] = _heap.ZoneOf(topology.MemoryNodeFor(cpuToNode[cpu]), ZoneType.Normal).Index;
+        }
+
+        ReadOnlySpan<Zone> zones = _heap.Zones;
+        _kinds = new CpuCacheSet[zones.Length];
+        for (int i = 0; i < zones.Length; i++)
+        {
+            Debug.Assert(zones[i].Index == i);
+            _kinds[i] = new CpuCacheSet(new ZonePageBackend(pages, zones[i]), cpuToNode, high, batch);
+        }
+        _registry = new MagazineRegistry(_kinds, magazineCapacity);
+        _drainWork = _registry.RegisterDrainWork([.. Enumerable.Range(0, _kinds.Length)]);
+        pages.DrainCachesBeforeFailing = DrainAll;
+    }
+
+    /// <summary>The page allocator behind the caches.</summary>
+    public PageAllocator Pages => _pages;
+
+    /// <summary>The magazines' registry (drain counters, reaping).</summary>
+    public MagazineRegistry Registry => _registry;
+
+    /// <summary>
+    /// Allocates 2^<paramref name="order"/> pages: order-0 requests with no explicit node under the
+    /// local policy go through the caches, everything else through the zonelist walk.
+    /// </summary>
+    /// <returns>The first page, or null when no eligible zone could serve (after draining the caches).</returns>
+    public void* AllocPages(int order, PageAllocFlags flags = PageAllocFlags.None, int node = -1)
+    {
+        if (order == 0 && node < 0 && (flags & ~PageAllocFlags.Movable) == 0 && PageAllocator.ThreadPolicy.Mode == MemoryPolicyMode.Local)
+        {
+            int cpu = PlatformCpu.Current();
+            int kind = KindFor(cpu, flags);
+            if (TryPop(kind, cpu, out nint item))
+            {
+                // The page is this thread's now: the descriptor byte is owner-only until it is freed.
+                _heap.Descriptor(_heap.Layout.PageOf((void*)item)).State = PageState.Allocated;
+                return (void*)item;
+            }
+        }
+        return _pages.AllocPages(order, flags, node);
+    }
+
+    /// <summary>Frees pages from <see cref="AllocPages"/>; order-0 pages go into the caches.</summary>
+    /// <exception cref="InvalidOperationException">Not a live block of that order from this heap (named in the message).</exception>
+    public void FreePages(void* p, int order)
+    {
+        if (order == 0 && _heap.TryLocate(p, out PageLocation location) && ((nuint)p & 4095) == 0)
+        {
+            ref PageDescriptor d = ref _heap.Descriptor(location.Page);
+            if (d.State == PageState.Cached)
+                PageThrowHelper.ThrowBadFree(p, order, "the page is already free (double free into a cache)");
+            if (d.State == PageState.Allocated && d.Order == 0)
+            {
+                d.State = PageState.Cached;
+                Push(_heap.ZoneOf(location.Node, location.Zone).Index, (nint)p);
+                return;
+            }
+        }
+        // Everything else (bad pointers included, which it reports) is the zone's.
+        _pages.FreePages(p, order);
+    }
+
+    /// <summary>
+    /// Empties every per-CPU cache and every thread's magazines back into the zones, exactly once
+    /// per target (the deferred-work protocol for magazines of running threads).
+    /// </summary>
+    /// <returns>True when the caches held anything.</returns>
+    public bool DrainAll()
+    {
+        long before = CachedPages();
+        _registry.DrainAll(_drainWork);
+        return before > 0;
+    }
+
+    /// <summary>Pages sitting in per-CPU caches and magazines now (racy: a statistic).</summary>
+    public long CachedPages()
+    {
+        long total = 0;
+        for (int kind = 0; kind < _kinds.Length; kind++)
+            total += _kinds[kind].TotalCount + _registry.CountMagazineItems(kind);
+        return total;
+    }
+
+    /// <summary>Flushes the calling thread's magazines (a thread about to exit).</summary>
+    public void FlushCurrentThread() => _registry.FlushCurrentThread();
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _pages.DrainCachesBeforeFailing = null;
+        _registry.Dispose();
+        foreach (CpuCacheSet kind in _kinds)
+            kind.Dispose();
+        _pages.Dispose();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int KindFor(int cpu, PageAllocFlags flags)
+    {
+        int[] table = _normalKindOfCpu;
+        int normal = (uint)cpu < (uint)table.Length ? table[cpu] : table[0];
+        return normal + ((flags & PageAllocFlags.Movable) != 0 ? 1 : 0);
+    }
+
+    private bool TryPop(int kind, int cpu, out nint item) =>
+        _useMagazines ? _registry.TryAllocate(kind, out item) : _kinds[kind].TryPop(cpu, out item);
+
+    private void Push(int kind, nint item)
+    {
+        if (_useMagazines)
+            _registry.Free(kind, item);
+        else
+            _kinds[kind].Push(PlatformCpu.Current(), item);
+    }
+}
