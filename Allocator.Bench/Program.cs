@@ -1,3 +1,6 @@
+using BenchmarkDotNet.Running;
+using Numalloc.Bench.Benchmarks;
+
 namespace Numalloc.Bench;
 
 internal static class Program
@@ -7,13 +10,30 @@ internal static class Program
         string verb = args.Length > 0 ? args[0] : "";
         switch (verb)
         {
+            case "bench":
+                return RunBenchmarks(args[1..]);
             case "drill":
-                // The drill needs the page allocator, hot-remove and the admin API (issues 4, 6, 8).
+                // The drill needs hot-remove and the admin API (issues 6 and 8).
                 Console.Error.WriteLine("drill: not available yet: the hot-remove drill lands with the hotplug work (see README, 'Status').");
                 return 2;
             default:
-                Console.Error.WriteLine("usage: Numalloc.Bench drill [options]");
+                Console.Error.WriteLine("usage: Allocator.Bench bench [--quick] [--artifacts DIR] [BenchmarkDotNet options, e.g. --filter '*Page*']");
+                Console.Error.WriteLine("       Allocator.Bench drill [options]");
                 return 64;
         }
+    }
+
+    private static int RunBenchmarks(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        string artifacts = Path.GetFullPath("artifacts/bench");
+        int at = Array.IndexOf(args, "--artifacts");
+        if (at >= 0 && at + 1 < args.Length)
+            artifacts = Path.GetFullPath(args[at + 1]);
+        string[] rest = args.Where((a, i) => a != "--quick" && !(at >= 0 && (i == at || i == at + 1))).ToArray();
+        if (!rest.Contains("--filter"))
+            rest = [.. rest, "--filter", "*"];
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create(artifacts, quick));
+        return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
     }
 }

@@ -30,6 +30,16 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
     // cpu -> cache kind of the Normal zone of the node that serves it locally (numa_mem_id); the
     // Movable zone's kind is the next one. Out-of-range CPU ids use entry 0: a hint only.
     private readonly int[] _normalKindOfCpu;
+    // The heap's layout, copied into fields so the fast paths do arithmetic on locals.
+    private readonly byte* _base;
+    private readonly nuint _sizeBytes;
+    private readonly int _pagesPerBlockShift;
+    private readonly int _blocksPerNodeShift;
+    private readonly PageDescriptor* _descriptors;
+    private readonly MemoryBlockTable _blocks;
+
+    /// <summary>Fast-path operations between re-checks of the thread's CPU (the design's "every few dozen").</summary>
+    internal const int HomeCheckInterval = 64;
 
     /// <summary>Puts caches in front of <paramref name="pages"/> (which this object then owns).</summary>
     /// <param name="pages">The page allocator.</param>
@@ -43,6 +53,12 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         _pages = pages;
         _heap = pages.Heap;
         _useMagazines = useMagazines;
+        _base = _heap.Layout.Base;
+        _sizeBytes = _heap.Layout.SizeBytes;
+        _pagesPerBlockShift = _heap.Layout.PagesPerBlockShift;
+        _blocksPerNodeShift = _heap.Layout.BlocksPerNodeShift;
+        _descriptors = _heap.Descriptors;
+        _blocks = _heap.Blocks;
         var topology = _heap.Topology;
         int cpus = topology.PossibleCpuCount;
         var cpuToNode = new int[cpus];
@@ -78,25 +94,79 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
     /// <returns>The first page, or null when no eligible zone could serve (after draining the caches).</returns>
     public void* AllocPages(int order, PageAllocFlags flags = PageAllocFlags.None, int node = -1)
     {
-        if (order == 0 && node < 0 && (flags & ~PageAllocFlags.Movable) == 0 && PageAllocator.ThreadPolicy.Mode == MemoryPolicyMode.Local)
+        // The fast path: a magazine hit. One thread-static load, the InAllocator/Pending protocol,
+        // a pop, one descriptor byte; no atomics, no CPU lookup (the home kind is cached in the set).
+        if (_useMagazines && order == 0 && node < 0 && (flags & ~PageAllocFlags.Movable) == 0 && !PageAllocator.MayHaveThreadPolicy)
         {
-            int cpu = PlatformCpu.Current();
-            int kind = KindFor(cpu, flags);
-            if (TryPop(kind, cpu, out nint item))
+            MagazineSet* set = _registry.Current;
+            bool hit = false;
+            nint item = 0;
+            if (!MagazineSet.Enter(set))
+                hit = MagazineSet.TryPop(set, HomeKind(set) + MovableOffset(flags), out item);
+            MagazineSet.Exit(set);
+            if (hit)
             {
-                // The page is this thread's now: the descriptor byte is owner-only until it is freed.
-                _heap.Descriptor(_heap.Layout.PageOf((void*)item)).State = PageState.Allocated;
+                // The page is this thread's now: its descriptor byte is owner-only until it is freed.
+                _descriptors[PageOf(item)].State = PageState.Allocated;
                 return (void*)item;
             }
         }
-        return _pages.AllocPages(order, flags, node);
+        return AllocPagesSlow(order, flags, node);
     }
 
     /// <summary>Frees pages from <see cref="AllocPages"/>; order-0 pages go into the caches.</summary>
     /// <exception cref="InvalidOperationException">Not a live block of that order from this heap (named in the message).</exception>
     public void FreePages(void* p, int order)
     {
-        if (order == 0 && _heap.TryLocate(p, out PageLocation location) && ((nuint)p & 4095) == 0)
+        nuint offset = (nuint)((byte*)p - _base);
+        if (_useMagazines && order == 0 && offset < _sizeBytes && (offset & (HeapLayout.PageSize - 1)) == 0)
+        {
+            int page = (int)(offset >> HeapLayout.PageShift);
+            ref PageDescriptor d = ref _descriptors[page];
+            if (d.State == PageState.Allocated && d.Order == 0)
+            {
+                MagazineSet* set = _registry.Current;
+                bool pushed = false;
+                if (!MagazineSet.Enter(set))
+                {
+                    // The block state is read inside the scope: see MagazineRegistry.Free for the race.
+                    int block = page >> _pagesPerBlockShift;
+                    byte entry = _blocks.Read(block);
+                    if (MemoryBlockTable.StateOf(entry) == BlockState.Online)
+                    {
+                        int kind = ((block >> _blocksPerNodeShift) * 2) + (int)MemoryBlockTable.ZoneOf(entry);
+                        d.State = PageState.Cached;
+                        pushed = MagazineSet.TryPush(set, kind, (nint)p);
+                        if (!pushed)
+                            d.State = PageState.Allocated;
+                    }
+                }
+                MagazineSet.Exit(set);
+                if (pushed)
+                    return;
+            }
+        }
+        FreePagesSlow(p, order);
+    }
+
+    private void* AllocPagesSlow(int order, PageAllocFlags flags, int node)
+    {
+        if (order == 0 && node < 0 && (flags & ~PageAllocFlags.Movable) == 0 && PageAllocator.ThreadPolicy.Mode == MemoryPolicyMode.Local)
+        {
+            int cpu = PlatformCpu.Current();
+            int kind = KindFor(cpu, flags);
+            if (TryPop(kind, cpu, out nint item))
+            {
+                _descriptors[PageOf(item)].State = PageState.Allocated;
+                return (void*)item;
+            }
+        }
+        return _pages.AllocPages(order, flags, node);
+    }
+
+    private void FreePagesSlow(void* p, int order)
+    {
+        if (order == 0 && _heap.TryLocate(p, out PageLocation location) && ((nuint)p & (HeapLayout.PageSize - 1)) == 0)
         {
             ref PageDescriptor d = ref _heap.Descriptor(location.Page);
             if (d.State == PageState.Cached)
@@ -111,6 +181,32 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         // Everything else (bad pointers included, which it reports) is the zone's.
         _pages.FreePages(p, order);
     }
+
+    // The owner's cached kind for its CPU's local Normal zone, re-derived every HomeCheckInterval
+    // fast-path operations so a thread moved to another node starts using that node's caches.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int HomeKind(MagazineSet* set)
+    {
+        int plusOne = set->HomeKindPlusOne;
+        if (--set->OpsUntilHomeCheck < 0 || plusOne == 0)
+            plusOne = RefreshHomeKind(set);
+        return plusOne - 1;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int RefreshHomeKind(MagazineSet* set)
+    {
+        set->OpsUntilHomeCheck = HomeCheckInterval;
+        int plusOne = KindFor(PlatformCpu.Current(), PageAllocFlags.None) + 1;
+        set->HomeKindPlusOne = plusOne;
+        return plusOne;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int MovableOffset(PageAllocFlags flags) => (int)(flags & PageAllocFlags.Movable) != 0 ? 1 : 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int PageOf(nint item) => (int)((nuint)((byte*)item - _base) >> HeapLayout.PageShift);
 
     /// <summary>
     /// Empties every per-CPU cache and every thread's magazines back into the zones, exactly once

@@ -89,6 +89,15 @@ internal unsafe struct MagazineSet
     /// <summary>Managed id of the owning thread (diagnostics).</summary>
     [FieldOffset(48)] internal int OwnerThreadId;
 
+    /// <summary>
+    /// The user's cached "home" kind plus one (0 = not known yet): the kind the owner's CPU maps to,
+    /// so the fast path needs no CPU lookup. Owner only.
+    /// </summary>
+    [FieldOffset(52)] internal int HomeKindPlusOne;
+
+    /// <summary>Fast-path operations left before the owner re-derives <see cref="HomeKindPlusOne"/> (its thread may have moved). Owner only.</summary>
+    [FieldOffset(56)] internal int OpsUntilHomeCheck;
+
     /// <summary>Bytes a set with <paramref name="kindCount"/> magazines of <paramref name="capacity"/> items takes.</summary>
     internal static nuint SizeBytes(int kindCount, int capacity) =>
         HeaderBytes + (nuint)kindCount * (nuint)StrideBytes(capacity);

@@ -40,7 +40,30 @@ internal sealed unsafe class PageAllocator : IDisposable
     public static MemoryPolicy ThreadPolicy
     {
         get => t_policy ?? MemoryPolicy.Local;
-        set => t_policy = value;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            bool had = t_policy is { Mode: not MemoryPolicyMode.Local };
+            bool has = value.Mode != MemoryPolicyMode.Local;
+            if (had != has)
+            {
+                // Atomic only: a thread's own change is visible to itself in program order, which is
+                // all MayHaveThreadPolicy needs; other threads' counts only cost them a slower check.
+                Interlocked.Add(ref s_threadsWithPolicy, has ? 1 : -1);
+            }
+            t_policy = value;
+        }
+    }
+
+    // Threads whose policy is not Local: while none has one, the cached fast path skips the
+    // thread-static read (a static key, as the kernel's static_branch for rarely set features).
+    private static int s_threadsWithPolicy;
+
+    /// <summary>False only when the calling thread's policy is certainly <see cref="MemoryPolicy.Local"/> (one static load).</summary>
+    internal static bool MayHaveThreadPolicy
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => s_threadsWithPolicy != 0 && t_policy is { Mode: not MemoryPolicyMode.Local };
     }
 
     /// <summary>

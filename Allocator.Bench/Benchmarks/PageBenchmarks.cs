@@ -1,0 +1,51 @@
+using System.Runtime.InteropServices;
+using BenchmarkDotNet.Attributes;
+using Numalloc.Caches;
+using Numalloc.Pages;
+using Numalloc.Platform;
+using Numalloc.Topology;
+using Numalloc.Zonelists;
+
+namespace Numalloc.Bench.Benchmarks;
+
+/// <summary>
+/// One order-0 page (4 KiB) allocated and freed, single thread: through the magazine, through the
+/// per-CPU cache alone (magazines off), straight from the zone, and NativeMemory.AlignedAlloc.
+/// </summary>
+[BenchmarkCategory("pages")]
+public unsafe class PageBenchmarks
+{
+    private CachedPageAllocator _withMagazines = null!;
+    private CachedPageAllocator _cpuCacheOnly = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var options = new AllocatorOptions { Topology = TopologySpec.Simulate(1), NormalBytes = 16L << 20, MovableBytes = 0 };
+        NumaTopology topology = NumaTopology.FromOptions(options);
+        _withMagazines = new CachedPageAllocator(new PageAllocator(options, topology, PlatformFactory.Default));
+        _cpuCacheOnly = new CachedPageAllocator(new PageAllocator(options, topology, PlatformFactory.Default), useMagazines: false);
+        // Warm both so the measured pairs hit the caches, as a steady-state workload does.
+        _withMagazines.FreePages(_withMagazines.AllocPages(0), 0);
+        _cpuCacheOnly.FreePages(_cpuCacheOnly.AllocPages(0), 0);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _withMagazines.Dispose();
+        _cpuCacheOnly.Dispose();
+    }
+
+    [Benchmark(Baseline = true, Description = "NativeMemory.AlignedAlloc(4096, 4096) + free")]
+    public void NativeMemoryAligned() => NativeMemory.AlignedFree(NativeMemory.AlignedAlloc(4096, 4096));
+
+    [Benchmark(Description = "order-0 page, magazine")]
+    public void Magazine() => _withMagazines.FreePages(_withMagazines.AllocPages(0), 0);
+
+    [Benchmark(Description = "order-0 page, per-CPU cache only")]
+    public void CpuCacheOnly() => _cpuCacheOnly.FreePages(_cpuCacheOnly.AllocPages(0), 0);
+
+    [Benchmark(Description = "order-0 page, zone (buddy, zone lock)")]
+    public void Zone() => _withMagazines.Pages.FreePages(_withMagazines.Pages.AllocPages(0), 0);
+}
