@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Benchmarks. Today: the C-to-NativeAOT boundary-crossing harness. Results under artifacts/bench/.
+# Benchmarks: the BenchmarkDotNet suites (Allocator.Bench) and the C boundary-crossing harness.
+# Usage: eng/bench.sh [--quick] [filter]   e.g. eng/bench.sh --quick '*Page*'
+# Tables land in artifacts/bench/ (BenchmarkDotNet's results/ as GitHub markdown and JSON,
+# crossing.txt for the C harness); the script prints where.
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
-mkdir -p artifacts/bench
-if [ -x Allocator.Native/bench/run-crossing.sh ]; then
-    Allocator.Native/bench/run-crossing.sh | tee artifacts/bench/crossing.txt
-    echo "bench: results in artifacts/bench/"
-else
-    echo "bench: no benchmark suites yet" >&2
-    exit 2
+quick=() filter='*'
+for arg in "$@"; do
+    case "$arg" in
+        --quick) quick=(--quick) ;;
+        *) filter="$arg" ;;
+    esac
+done
+out="$REPO_ROOT/artifacts/bench"
+mkdir -p "$out"
+dotnet run -c Release --project Allocator.Bench -- bench "${quick[@]}" --artifacts "$out" --filter "$filter"
+if [ "$filter" = '*' ]; then
+    iterations=50000000
+    [ ${#quick[@]} -gt 0 ] && iterations=10000000
+    Allocator.Native/bench/run-crossing.sh "$iterations" | tee "$out/crossing.txt"
 fi
+echo "bench: tables in $out/results/ (markdown, JSON) and $out/crossing.txt"
