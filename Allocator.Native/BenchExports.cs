@@ -1,4 +1,8 @@
 using System.Runtime.InteropServices;
+using Numalloc.Caches;
+using Numalloc.Platform;
+using Numalloc.Topology;
+using Numalloc.Zonelists;
 
 namespace Numalloc.Native;
 
@@ -7,7 +11,7 @@ namespace Numalloc.Native;
 /// Not part of the numalloc ABI: they are declared in <c>bench/na_bench.h</c>, never in
 /// <c>include/numalloc.h</c>, and may change or vanish without notice.
 /// </summary>
-internal static class BenchExports
+internal static unsafe class BenchExports
 {
     // One counter per thread: what a per-thread magazine lookup costs inside an export.
     [ThreadStatic]
@@ -24,5 +28,101 @@ internal static class BenchExports
     internal static int ThreadStatic()
     {
         return unchecked(++t_counter); // wraps after 2^31 calls, also in Debug
+    }
+
+    // The page allocator the page exports time: one simulated node, 16 MiB of Normal memory, no
+    // Movable zone, magazines in front. Built once, on the first page export, by whichever thread
+    // gets there first; null when building it failed (every page export then reports failure).
+    private static readonly Lazy<CachedPageAllocator?> s_pages = new(CreatePages, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary><c>void *na_bench_page_alloc(void)</c>: one order-0 page from the cached page allocator (its fast path: the thread's magazine); NULL on failure.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "na_bench_page_alloc")]
+    internal static void* PageAlloc()
+    {
+        try
+        {
+            CachedPageAllocator? pages = s_pages.Value;
+            return pages is null ? null : pages.AllocPages(0);
+        }
+#pragma warning disable CA1031 // The C ABI boundary: every failure becomes NULL.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return null;
+        }
+    }
+
+    /// <summary><c>void na_bench_page_free(void *p)</c>: frees a page from <c>na_bench_page_alloc</c>; NULL does nothing; a bad pointer is ignored.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "na_bench_page_free")]
+    internal static void PageFree(void* p)
+    {
+        if (p == null)
+        {
+            return;
+        }
+
+        try
+        {
+            s_pages.Value?.FreePages(p, 0);
+        }
+#pragma warning disable CA1031 // The C ABI boundary: a bad free must not take the process down.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    /// <summary>
+    /// <c>int na_bench_page_pair(long iterations)</c>: <paramref name="iterations"/> alloc+free pairs of
+    /// one order-0 page, all inside the library (one crossing in all); 0, or -1 on failure (no allocator,
+    /// a failed allocation, an exception, or a negative count).
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "na_bench_page_pair")]
+    internal static int PagePair(long iterations)
+    {
+        try
+        {
+            CachedPageAllocator? pages = s_pages.Value;
+            if (pages is null || iterations < 0)
+            {
+                return -1;
+            }
+
+            for (long i = 0; i < iterations; i++)
+            {
+                void* p = pages.AllocPages(0);
+                if (p == null)
+                {
+                    return -1;
+                }
+
+                pages.FreePages(p, 0);
+            }
+
+            return 0;
+        }
+#pragma warning disable CA1031 // The C ABI boundary: every failure becomes the documented -1.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return -1;
+        }
+    }
+
+    private static CachedPageAllocator? CreatePages()
+    {
+        try
+        {
+            var options = new AllocatorOptions { Topology = TopologySpec.Simulate(1), NormalBytes = 16 * AllocatorOptions.MiB, MovableBytes = 0 };
+            NumaTopology topology = NumaTopology.FromOptions(options);
+            return new CachedPageAllocator(new PageAllocator(options, topology, PlatformFactory.Default));
+        }
+#pragma warning disable CA1031 // Any failure leaves the page exports reporting failure, never a crash.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Console.Error.WriteLine($"numalloc: bench page allocator failed: {e.Message}");
+            return null;
+        }
     }
 }

@@ -3,6 +3,10 @@
  *   na_bench_noop   the bare crossing (reverse P/Invoke transition in and out)
  *   na_bench_tls    the crossing plus one [ThreadStatic] read-modify-write
  *   malloc+free     a glibc malloc(64)/free pair, for reference
+ *   page alloc+free na_bench_page_alloc + na_bench_page_free from C: one order-0 page through
+ *                   the cached page allocator's fast path (the thread's magazine), two crossings
+ *   page pair (in)  na_bench_page_pair(N): the same N pairs inside the library, one crossing in
+ *                   all; ns per pair = total / N
  * Each figure is the best of ROUNDS rounds of ITERATIONS calls, timed with CLOCK_MONOTONIC.
  * Build: run-crossing.sh (once against libnumalloc.so, once against libnumalloc.a).
  * Usage: crossing [iterations]
@@ -66,7 +70,31 @@ static double time_malloc_free(long n)
     return now_ns() - start;
 }
 
-static void report(const char *name, double (*run)(long), long n)
+static double time_page_pair_c(long n)
+{
+    long i;
+    double start = now_ns();
+    for (i = 0; i < n; ++i) {
+        void *p = na_bench_page_alloc();
+        s_sink_ptr = p;
+        na_bench_page_free(p);
+    }
+    return now_ns() - start;
+}
+
+static double time_page_pair_in(long n)
+{
+    double start = now_ns();
+    int rc = na_bench_page_pair(n);
+    double t = now_ns() - start;
+    if (rc != 0) {
+        fprintf(stderr, "crossing: na_bench_page_pair(%ld) failed (%d)\n", n, rc);
+        exit(1);
+    }
+    return t;
+}
+
+static void report(const char *name, const char *unit, double (*run)(long), long n)
 {
     double best = 0;
     int round;
@@ -76,7 +104,7 @@ static void report(const char *name, double (*run)(long), long n)
             best = t;
         }
     }
-    printf("%-7s %-14s %6.2f ns/call  (best of %d x %ld)\n", NA_LINK, name, best / (double)n, ROUNDS, n);
+    printf("%-7s %-20s %6.2f ns/%-4s (best of %d x %ld)\n", NA_LINK, name, best / (double)n, unit, ROUNDS, n);
 }
 
 int main(int argc, char **argv)
@@ -89,9 +117,20 @@ int main(int argc, char **argv)
     /* The first call starts the runtime and attaches this thread: keep it out of the timing. */
     na_bench_noop();
     s_sink_int = na_bench_tls();
+    /* The first page call builds the page allocator and this thread's magazines: keep it out too. */
+    {
+        void *p = na_bench_page_alloc();
+        if (p == NULL || na_bench_page_pair(1) != 0) {
+            fprintf(stderr, "crossing: the bench page allocator failed (alloc %p)\n", p);
+            return 1;
+        }
+        na_bench_page_free(p);
+    }
 
-    report("na_bench_noop", time_noop, n);
-    report("na_bench_tls", time_tls, n);
-    report("malloc64+free", time_malloc_free, n);
+    report("na_bench_noop", "call", time_noop, n);
+    report("na_bench_tls", "call", time_tls, n);
+    report("malloc64+free", "pair", time_malloc_free, n);
+    report("page alloc+free (C)", "pair", time_page_pair_c, n);
+    report("page_pair (in lib)", "pair", time_page_pair_in, n);
     return 0;
 }

@@ -16,6 +16,21 @@ void na_bench_noop(void);
 /* Increments a [ThreadStatic] counter of the calling thread and returns it (1 on the first call). */
 int na_bench_tls(void);
 
+/*
+ * Order-0 page fast path. The first call of any of these builds, once, a benchmark-only cached
+ * page allocator (one simulated node, 16 MiB Normal, no Movable zone, magazines in front),
+ * independent of NUMALLOC_CONFIG.
+ */
+
+/* One 4 KiB page from that allocator (the calling thread's magazine when it holds one); NULL on failure. */
+void *na_bench_page_alloc(void);
+
+/* Frees a page from na_bench_page_alloc; NULL does nothing, a bad pointer is ignored. */
+void na_bench_page_free(void *p);
+
+/* Runs `iterations` page alloc+free pairs inside the library (one crossing in all): 0, or -1 on failure. */
+int na_bench_page_pair(long iterations);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds bench/crossing.c against libnumalloc.so and libnumalloc.a (after eng/native.sh),
-# runs both, then shows how na_bench_tls reaches its thread-static in each build
+# runs both (crossings, malloc, and the page fast path from C and inside the library), then shows how na_bench_tls reaches its thread-static in each build
 # (__tls_get_addr or not). Usage: run-crossing.sh [iterations]   (default 50,000,000)
 set -euo pipefail
 
@@ -19,9 +19,12 @@ cflags=(-std=c99 -O2 -Wall -Wextra -Werror "-I$here")
 gcc "${cflags[@]}" -DNA_LINK='"shared"' "$here/crossing.c" -o "$build/crossing.shared" \
     "-L$native/shared" -lnumalloc "-Wl,-rpath,\$ORIGIN/../shared"
 gcc "${cflags[@]}" -DNA_LINK='"static"' "$here/crossing.c" -o "$build/crossing.static" "${static_link[@]}"
+# The page exports use the platform layer, which P/Invokes libMonoPosixHelper.so by name. The
+# .so build finds it beside libnumalloc.so; a statically linked program does not look beside
+# itself (measured: dlopen by bare name only), so the static run gets it on LD_LIBRARY_PATH.
 
 "$build/crossing.shared" "$iterations"
-"$build/crossing.static" "$iterations"
+LD_LIBRARY_PATH="$native/static${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$build/crossing.static" "$iterations"
 
 # The thread-static access: in the .so it is the general-dynamic model (a call to
 # __tls_get_addr); linked into an executable the linker may relax it to a %fs-relative load.

@@ -2,7 +2,8 @@
 # C tests of libnumalloc: builds both libraries (eng/native.sh), then compiles and runs every
 # tests/test_*.c against the shared library, the shared library with AddressSanitizer, and
 # the static library (link line from LINK.txt); checks that the public header compiles as
-# C89, C99 and C++. Ends with one line "c-tests: P passed, F failed" summing every check of
+# C89, C99 and C++; checks the InAllocator/Pending order in the libraries' machine code
+# (check-fastpath-order.py). Ends with one line "c-tests: P passed, F failed" summing every check of
 # every variant (a build failure counts as one failure); exits 1 on any failure.
 set -uo pipefail
 
@@ -103,5 +104,23 @@ cxx_link() {
             "-L$native/shared" -lnumalloc "-Wl,-rpath,\$ORIGIN/../shared" && "$build/cxx_link"
 }
 check "numalloc.h: a C++ program links and calls na_node_count" cxx_link
+
+# DESIGN.md "Caches" / "Memory ordering", the ILC half: in the NativeAOT machine code of the
+# page fast paths (CachedPageAllocator.AllocPages/FreePages, MagazineSet.Enter inlined), the
+# owner's InAllocator = 1 store comes before its Pending load. Checked in both libraries, and
+# the checker must reject a fixture where the load comes first.
+echo "# ILC fast-path memory order"
+order="$here/check-fastpath-order.py"
+check "ILC fast path: InAllocator store before Pending load (libnumalloc.a)" python3 "$order" "$native/static/libnumalloc.a"
+check "ILC fast path: InAllocator store before Pending load (libnumalloc.so)" python3 "$order" "$native/shared/libnumalloc.so"
+# Rejected for the right reason: exit 1 (not a tool error) and AllocPages named as reordered.
+rejects_reordered() {
+    local log rc
+    log="$(python3 "$order" --from-file "$here/fixtures/fastpath-reordered.objdump" 2>&1)"; rc=$?
+    printf '%s\n' "$log"
+    [[ $rc -eq 1 ]] && grep -q '^AllocPages: FAIL - the load of Pending comes BEFORE' <<<"$log" \
+        && grep -q '^FreePages: ok' <<<"$log"
+}
+check "ILC fast-path checker rejects a reordered disassembly (fixtures/fastpath-reordered.objdump)" rejects_reordered
 
 summary
