@@ -13,23 +13,7 @@
 #include <unistd.h>
 
 #include "numalloc.h"
-
-static int s_test_number;
-static int s_passed;
-static int s_failed;
-
-static void check(int condition, const char *description)
-{
-    ++s_test_number;
-    if (condition) {
-        ++s_passed;
-        printf("ok %d - %s\n", s_test_number, description);
-    } else {
-        ++s_failed;
-        printf("not ok %d - %s\n", s_test_number, description);
-    }
-    fflush(stdout);
-}
+#include "tap.h"
 
 /* Runs na_node_count() in a child with NUMALLOC_CONFIG=config; returns its result (+1 so -1
  * fits an exit status), or -1000 if the child crashed. stderr of the child goes to err_path. */
@@ -83,7 +67,5 @@ int main(void)
     check(node_count_with("no_such_key=1", err_path) == -1, "an unknown key fails init with -1");
 
     remove(err_path);
-    printf("c-tests: %d passed, %d failed\n", s_passed, s_failed);
-    fflush(stdout);
-    return s_failed == 0 ? 0 : 1;
+    return tap_finish();
 }

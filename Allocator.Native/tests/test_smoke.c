@@ -12,22 +12,7 @@
 #include <sys/stat.h>
 
 #include "numalloc.h"
-
-static int s_test_number;
-static int s_passed;
-static int s_failed;
-
-static void check(int condition, const char *description)
-{
-    ++s_test_number;
-    if (condition) {
-        ++s_passed;
-        printf("ok %d - %s\n", s_test_number, description);
-    } else {
-        ++s_failed;
-        printf("not ok %d - %s\n", s_test_number, description);
-    }
-}
+#include "tap.h"
 
 /* "node" followed by one or more decimal digits, nothing else. */
 static int is_node_name(const char *name)
@@ -81,8 +66,5 @@ int main(void)
     check(nodes == expected, description);
     check(na_node_count() == nodes, "na_node_count() is stable across calls");
 
-    printf("c-tests: %d passed, %d failed\n", s_passed, s_failed);
-    /* LeakSanitizer reports from an exit handler and leaves with _exit: flush first. */
-    fflush(stdout);
-    return s_failed == 0 ? 0 : 1;
+    return tap_finish();
 }
