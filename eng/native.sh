@@ -86,6 +86,7 @@ link+=" -pthread -ldl -lrt -lm -Wl,--gc-sections"
     echo "# Link a C program against libnumalloc.a (ILCompiler $ilcver): append this after your objects."
     echo "# Example: gcc -Iinclude main.c \$(grep -v '^#' LINK.txt) -o main"
     echo "# The program must call at least one na_* function, or libnumalloc.a is not pulled in and the runtime objects fail to link."
+    echo "# At run time the platform layer dlopens libMonoPosixHelper.so (copied beside libnumalloc.a): put its folder on the loader path (rpath or LD_LIBRARY_PATH) until the native build gets its libc-only platform."
     echo "$link"
 } > "$out/static/LINK.txt"
 

@@ -16,8 +16,10 @@ cflags=(-std=c99 -Wall -Wextra -Werror -O1 -g "-I$include")
 passed=0
 failed=0
 
-command -v gcc >/dev/null || (apt-get update && apt-get install -y gcc)
-command -v g++ >/dev/null || (apt-get update && apt-get install -y g++)
+# What the checks need on a fresh Debian machine, installed from apt when missing.
+source "$root/eng/common.sh"
+set +e
+ensure_apt gcc g++ binutils python3
 
 summary() {
     echo "c-tests: $passed passed, $failed failed"
