@@ -75,44 +75,28 @@ internal sealed unsafe class FaultInjectingPlatform : IPlatform
     /// <inheritdoc/>
     public void Commit(void* address, nuint sizeBytes)
     {
-        if (Enter(PlatformCall.Commit, out int errno))
-        {
-            PlatformThrowHelper.ThrowRangeCallFailed("commit", address, sizeBytes, errno, isInjected: true);
-        }
-
+        InjectRangeFault(PlatformCall.Commit, "commit", address, sizeBytes);
         _inner.Commit(address, sizeBytes);
     }
 
     /// <inheritdoc/>
     public void Decommit(void* address, nuint sizeBytes)
     {
-        if (Enter(PlatformCall.Decommit, out int errno))
-        {
-            PlatformThrowHelper.ThrowRangeCallFailed("decommit", address, sizeBytes, errno, isInjected: true);
-        }
-
+        InjectRangeFault(PlatformCall.Decommit, "decommit", address, sizeBytes);
         _inner.Decommit(address, sizeBytes);
     }
 
     /// <inheritdoc/>
     public void Purge(void* address, nuint sizeBytes)
     {
-        if (Enter(PlatformCall.Purge, out int errno))
-        {
-            PlatformThrowHelper.ThrowRangeCallFailed("madvise", address, sizeBytes, errno, isInjected: true);
-        }
-
+        InjectRangeFault(PlatformCall.Purge, "madvise", address, sizeBytes);
         _inner.Purge(address, sizeBytes);
     }
 
     /// <inheritdoc/>
     public void Release(void* address, nuint sizeBytes)
     {
-        if (Enter(PlatformCall.Release, out int errno))
-        {
-            PlatformThrowHelper.ThrowRangeCallFailed("munmap", address, sizeBytes, errno, isInjected: true);
-        }
-
+        InjectRangeFault(PlatformCall.Release, "munmap", address, sizeBytes);
         _inner.Release(address, sizeBytes);
     }
 
@@ -179,6 +163,15 @@ internal sealed unsafe class FaultInjectingPlatform : IPlatform
             _failFrom[kind] = from;
             _failTo[kind] = to;
             _failErrno[kind] = errno;
+        }
+    }
+
+    // Throws the injected failure of a range call, if this call is the one set to fail.
+    private void InjectRangeFault(PlatformCall call, string callName, void* address, nuint sizeBytes)
+    {
+        if (Enter(call, out int errno))
+        {
+            PlatformThrowHelper.ThrowRangeCallFailed(callName, address, sizeBytes, errno, isInjected: true);
         }
     }
 
