@@ -119,12 +119,24 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
     public void FreePages(void* p, int order)
     {
         nuint offset = (nuint)((byte*)p - _base);
-        if (_useMagazines && order == 0 && offset < _sizeBytes && (offset & (HeapLayout.PageSize - 1)) == 0)
+        if (order == 0 && offset < _sizeBytes && (offset & (HeapLayout.PageSize - 1)) == 0)
         {
             int page = (int)(offset >> HeapLayout.PageShift);
             ref PageDescriptor d = ref _descriptors[page];
             if (d.State == PageState.Allocated && d.Order == 0)
             {
+                if (!_useMagazines)
+                {
+                    // Per-CPU caches only. The zone bit of a block does not change while one of its
+                    // pages is allocated, so the kind may be read here; the Online check runs while
+                    // the cache word is held (CpuCacheSet.Push), as the drain requires.
+                    int pageBlock = page >> _pagesPerBlockShift;
+                    int pageKind = ((pageBlock >> _blocksPerNodeShift) * 2) + (int)MemoryBlockTable.ZoneOf(_blocks.Read(pageBlock));
+                    d.State = PageState.Cached;
+                    _kinds[pageKind].Push(PlatformCpu.Current(), (nint)p, new OnlineBlockCheck(_blocks, pageBlock));
+                    return;
+                }
+
                 MagazineSet* set = _registry.Current;
                 bool pushed = false;
                 if (!MagazineSet.Enter(set))
@@ -151,7 +163,7 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
 
     private void* AllocPagesSlow(int order, PageAllocFlags flags, int node)
     {
-        if (order == 0 && node < 0 && (flags & ~PageAllocFlags.Movable) == 0 && PageAllocator.ThreadPolicy.Mode == MemoryPolicyMode.Local)
+        if (order == 0 && node < 0 && (flags & ~PageAllocFlags.Movable) == 0 && !PageAllocator.MayHaveThreadPolicy)
         {
             int cpu = PlatformCpu.Current();
             int kind = KindFor(cpu, flags);
@@ -248,6 +260,12 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         int[] table = _normalKindOfCpu;
         int normal = (uint)cpu < (uint)table.Length ? table[cpu] : table[0];
         return normal + ((flags & PageAllocFlags.Movable) != 0 ? 1 : 0);
+    }
+
+    // The page caches' cacheable check: the block's table byte, without the backend's interface call.
+    private readonly struct OnlineBlockCheck(MemoryBlockTable blocks, int block) : ICacheableCheck
+    {
+        public bool IsCacheable(nint item) => MemoryBlockTable.StateOf(blocks.Read(block)) == BlockState.Online;
     }
 
     private bool TryPop(int kind, int cpu, out nint item) =>

@@ -152,7 +152,15 @@ internal sealed unsafe class CpuCacheSet : IDisposable
     // block state is read while the cache word is held, and a drain takes the same word, so a push
     // that saw the block online completes before the drain empties the cache; one that runs after
     // the isolation sees it and routes the item to the backend (the zone's isolated lists).
-    public void Push(int cpu, nint item)
+    public void Push(int cpu, nint item) => Push(cpu, item, new BackendCacheableCheck(_backend));
+
+    /// <summary>
+    /// <see cref="Push(int, nint)"/> with the cacheable check given as a struct, so a caller that knows
+    /// the item's kind (the page caches: a block-table byte) skips the backend's interface call. The
+    /// check runs while the cache word is held, as in <see cref="Push(int, nint)"/>.
+    /// </summary>
+    internal void Push<TCheck>(int cpu, nint item, TCheck check)
+        where TCheck : struct, ICacheableCheck
     {
         int first = IndexOf(cpu);
         int index = first;
@@ -161,7 +169,7 @@ internal sealed unsafe class CpuCacheSet : IDisposable
             CpuCache* cache = (CpuCache*)(_caches + (nint)index * _strideBytes);
             if (CpuCache.TryTake(cache, out long taken))
             {
-                bool cacheable = _backend.IsCacheable(item);
+                bool cacheable = check.IsCacheable(item);
                 if (cacheable)
                 {
                     CpuCache.PushHeld(cache, _backend, item);
@@ -361,3 +369,17 @@ internal sealed unsafe class CpuCacheSet : IDisposable
 /// <param name="BackendDirect">Operations that went straight to the backend because every cache of the node was held.</param>
 internal readonly record struct CpuCacheStats(
     long Count, long Refills, long Flushes, long ItemsRefilled, long ItemsFlushed, long Fallthroughs, long BackendDirect);
+
+/// <summary>The cacheable check of <see cref="CpuCacheSet.Push{TCheck}"/>, as a struct so it inlines.</summary>
+internal interface ICacheableCheck
+{
+    /// <summary>See <see cref="ICacheBackend.IsCacheable"/>.</summary>
+    bool IsCacheable(nint item);
+}
+
+/// <summary>The backend's own check (an interface call).</summary>
+internal readonly struct BackendCacheableCheck(ICacheBackend backend) : ICacheableCheck
+{
+    /// <inheritdoc/>
+    public bool IsCacheable(nint item) => backend.IsCacheable(item);
+}

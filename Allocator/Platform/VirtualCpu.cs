@@ -20,15 +20,20 @@ internal static class VirtualCpu
         ArgumentOutOfRangeException.ThrowIfNegative(cpu);
         ArgumentOutOfRangeException.ThrowIfEqual(cpu, int.MaxValue);
         t_cpuPlusOne = cpu + 1;
+        PlatformCpu.Forget();
     }
 
     /// <summary>Removes the calling thread's virtual CPU; the real processor id is used again.</summary>
-    public static void Clear() => t_cpuPlusOne = 0;
+    public static void Clear()
+    {
+        t_cpuPlusOne = 0;
+        PlatformCpu.Forget();
+    }
 
     /// <summary>Gets the calling thread's virtual CPU, if one is set.</summary>
     /// <param name="cpu">The virtual CPU, or -1 when none is set.</param>
     /// <returns>True when a virtual CPU is set on this thread.</returns>
-    // Inlined into PlatformCpu.Current on the allocation fast path: one thread-static read.
+    // Read by PlatformCpu when it re-derives its cached hint.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryGet(out int cpu)
     {
