@@ -82,18 +82,8 @@ public unsafe class MagazineProtocolTests
     public void Drain_OfIdleThreadsMagazine_RunsExactlyOnce()
     {
         using var rig = new CacheRig();
-        using var parked = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        MagazineSet* ownerSet = null;
-        var owner = new Thread(() =>
-        {
-            FillMagazine(rig, kind: 0, count: 6);
-            ownerSet = rig.Registry.Current;
-            parked.Set();
-            release.Wait();
-        });
-        owner.Start();
-        parked.Wait();
+        using var owner = new ParkedOwner(rig, inside: false, (0, 6));
+        MagazineSet* ownerSet = owner.Set;
         Assert.That(MagazineSet.CountOf(ownerSet, 0), Is.GreaterThan(0));
 
         Assert.That(rig.Registry.DrainAll(), Is.True);
@@ -102,8 +92,7 @@ public unsafe class MagazineProtocolTests
         MagazineCounters c = rig.AssertCounterIdentity();
         Assert.That(c, Is.EqualTo(new MagazineCounters(1, 1, 0, 0, 0)));
         rig.AssertEverythingInBackends();
-        release.Set();
-        owner.Join();
+        owner.Release();
     }
 
     [Test]
@@ -132,19 +121,8 @@ public unsafe class MagazineProtocolTests
     public void Drain_WhileOwnerIsInside_WaitsForTheOwnersExit(CancellationToken token)
     {
         using var rig = new CacheRig();
-        using var inside = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        MagazineSet* ownerSet = null;
-        var owner = new Thread(() =>
-        {
-            FillMagazine(rig, kind: 0, count: 6);
-            ownerSet = rig.Registry.Current;
-            using MagazineScope scope = rig.Registry.EnterScope();
-            inside.Set();
-            release.Wait();
-        });
-        owner.Start();
-        inside.Wait(token);
+        using var owner = new ParkedOwner(rig, inside: true, (0, 6));
+        MagazineSet* ownerSet = owner.Set;
         int before = MagazineSet.CountOf(ownerSet, 0);
 
         Task<bool> drain = Task.Run(() => rig.Registry.DrainAll(), token);
@@ -157,10 +135,9 @@ public unsafe class MagazineProtocolTests
         Assert.That(drain.Wait(50, token), Is.False, "the requester waits while the owner is inside");
         Assert.That(MagazineSet.CountOf(ownerSet, 0), Is.EqualTo(before), "nobody touched the magazines of an owner inside");
 
-        release.Set();
+        owner.Release();
         Assert.That(drain.Wait(Timeout.Infinite, token), Is.True);
         Assert.That(drain.Result, Is.True);
-        owner.Join();
         MagazineCounters c = rig.AssertCounterIdentity();
         Assert.That(c.Requests, Is.EqualTo(1));
         Assert.That(c.DoneByOwner + c.DoneRemotely, Is.EqualTo(1), "once, by the owner at its exit or by the requester right after it");
@@ -244,19 +221,8 @@ public unsafe class MagazineProtocolTests
     public void Request_FromANestedFrame_NeverWaits_AndTheOwnerRunsItAtItsExit(CancellationToken token)
     {
         using var rig = new CacheRig();
-        using var inside = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        MagazineSet* ownerSet = null;
-        var owner = new Thread(() =>
-        {
-            FillMagazine(rig, kind: 0, count: 5);
-            ownerSet = rig.Registry.Current;
-            using MagazineScope scope = rig.Registry.EnterScope();
-            inside.Set();
-            release.Wait();
-        });
-        owner.Start();
-        inside.Wait(token);
+        using var owner = new ParkedOwner(rig, inside: true, (0, 5));
+        MagazineSet* ownerSet = owner.Set;
 
         bool done;
         using (rig.Registry.EnterScope())
@@ -267,8 +233,7 @@ public unsafe class MagazineProtocolTests
 
         Assert.That(done, Is.False, "a nested frame returns at once while the owner is inside");
         Assert.That(MagazineSet.CountOf(ownerSet, 0), Is.GreaterThan(0));
-        release.Set();
-        owner.Join();
+        owner.Release();
         MagazineCounters c = rig.AssertCounterIdentity();
         Assert.That(c, Is.EqualTo(new MagazineCounters(1, 0, 1, 0, 0)));
     }
@@ -277,25 +242,13 @@ public unsafe class MagazineProtocolTests
     public void Request_WhenTheOwnerStaysInsidePastTheTimeout_ReturnsFalse_AndTheOwnerStillRunsItOnce(CancellationToken token)
     {
         using var rig = new CacheRig();
-        using var inside = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        MagazineSet* ownerSet = null;
-        var owner = new Thread(() =>
-        {
-            FillMagazine(rig, kind: 0, count: 5);
-            ownerSet = rig.Registry.Current;
-            using MagazineScope scope = rig.Registry.EnterScope();
-            inside.Set();
-            release.Wait();
-        });
-        owner.Start();
-        inside.Wait(token);
+        using var owner = new ParkedOwner(rig, inside: true, (0, 5));
+        MagazineSet* ownerSet = owner.Set;
 
         Assert.That(rig.Registry.DrainAll(MagazineRegistry.DrainAllWork, timeoutMs: 20), Is.False);
         Assert.That(MagazineSet.CountOf(ownerSet, 0), Is.GreaterThan(0), "not run while the owner is inside");
 
-        release.Set();
-        owner.Join();
+        owner.Release();
         Assert.That(MagazineSet.CountOf(ownerSet, 0), Is.Zero, "the owner ran it at its exit");
         MagazineCounters c = rig.AssertCounterIdentity();
         Assert.That(c, Is.EqualTo(new MagazineCounters(1, 0, 1, 0, 0)));
@@ -305,18 +258,8 @@ public unsafe class MagazineProtocolTests
     public void Request_WhoseBitIsAlreadyPending_IsCoalescedAndRunsOnce()
     {
         using var rig = new CacheRig();
-        using var parked = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        MagazineSet* ownerSet = null;
-        var owner = new Thread(() =>
-        {
-            FillMagazine(rig, kind: 0, count: 5);
-            ownerSet = rig.Registry.Current;
-            parked.Set();
-            release.Wait();
-        });
-        owner.Start();
-        parked.Wait();
+        using var owner = new ParkedOwner(rig, inside: false, (0, 5));
+        MagazineSet* ownerSet = owner.Set;
         // A first requester set the bit and has not claimed yet (we stand in for it, and count it).
         Interlocked.Or(ref ownerSet->Pending, MagazineRegistry.DrainAllWork);
         rig.Registry.CountRequests(1, 0);
@@ -326,8 +269,7 @@ public unsafe class MagazineProtocolTests
         MagazineCounters c = rig.AssertCounterIdentity();
         Assert.That(c, Is.EqualTo(new MagazineCounters(2, 1, 0, 1, 0)));
         Assert.That(ownerSet->Pending >> 32, Is.EqualTo(1), "one claim ran the merged request");
-        release.Set();
-        owner.Join();
+        owner.Release();
     }
 
     [Test]
@@ -337,19 +279,8 @@ public unsafe class MagazineProtocolTests
         uint kind1Only = rig.Registry.RegisterDrainWork(1);
         int calls = 0;
         uint callback = rig.Registry.RegisterWork(_ => Interlocked.Increment(ref calls));
-        using var parked = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        MagazineSet* ownerSet = null;
-        var owner = new Thread(() =>
-        {
-            FillMagazine(rig, kind: 0, count: 5);
-            FillMagazine(rig, kind: 1, count: 5);
-            ownerSet = rig.Registry.Current;
-            parked.Set();
-            release.Wait();
-        });
-        owner.Start();
-        parked.Wait();
+        using var owner = new ParkedOwner(rig, inside: false, (0, 5), (1, 5));
+        MagazineSet* ownerSet = owner.Set;
 
         Assert.That(rig.Registry.DrainAll(kind1Only | callback), Is.True);
 
@@ -359,8 +290,7 @@ public unsafe class MagazineProtocolTests
         Assert.That(calls, Is.EqualTo(1));
         MagazineCounters c = rig.AssertCounterIdentity();
         Assert.That(c.Requests, Is.EqualTo(2), "two bits to one set");
-        release.Set();
-        owner.Join();
+        owner.Release();
     }
 
     [Test]
@@ -391,6 +321,62 @@ public unsafe class MagazineProtocolTests
         Assert.That(MagazineSet.CountOf(set, 0), Is.EqualTo(before));
         Assert.That(rig.Backends[0].Holds(item), Is.True);
     }
+
+    /// <summary>
+    /// A thread that fills its magazines, then parks (outside the allocator, or inside one
+    /// scope when <c>inside</c>) until released; its set stays registered meanwhile.
+    /// </summary>
+    private sealed unsafe class ParkedOwner : IDisposable
+    {
+        private readonly ManualResetEventSlim _parked = new();
+        private readonly ManualResetEventSlim _release = new();
+        private readonly Thread _thread;
+        private MagazineSet* _set;
+
+        public ParkedOwner(CacheRig rig, bool inside, params (int Kind, int Count)[] fills)
+        {
+            _thread = new Thread(() =>
+            {
+                foreach (var (kind, count) in fills)
+                    FillMagazine(rig, kind, count);
+                _set = rig.Registry.Current;
+                if (inside)
+                {
+                    using MagazineScope scope = rig.Registry.EnterScope();
+                    Park();
+                }
+                else
+                {
+                    Park();
+                }
+            });
+            _thread.Start();
+            _parked.Wait();
+        }
+
+        public MagazineSet* Set => _set;
+
+        /// <summary>Lets the owner leave (its scope too, if inside) and waits for the thread to end.</summary>
+        public void Release()
+        {
+            _release.Set();
+            _thread.Join();
+        }
+
+        public void Dispose()
+        {
+            Release();
+            _parked.Dispose();
+            _release.Dispose();
+        }
+
+        private void Park()
+        {
+            _parked.Set();
+            _release.Wait();
+        }
+    }
+
 
     /// <summary>Allocates <paramref name="count"/> items then frees them, leaving some in the caller's magazine.</summary>
     internal static void FillMagazine(CacheRig rig, int kind, int count)
