@@ -32,19 +32,7 @@ public sealed unsafe class SeqCountZonelistTests
         // Node 0's Movable zone comes back up; the rewrite that lists it is held after its first entry
         // (node 0's unmovable list), so node 0's movable list is still the old, failing one.
         n0Movable.AdminDown = false;
-        using var paused = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        lists.TestHookAfterEntryWritten = index =>
-        {
-            if (index == 0)
-            {
-                paused.Set();
-                release.Wait(token);
-            }
-        };
-        var writer = new Thread(lists.Rebuild);
-        writer.Start();
-        Assert.That(paused.Wait(10_000, token), Is.True, "the writer reached the hook");
+        using var writer = new PausedRebuild(lists, token);
         Assert.That(lists.Sequence.Sequence & 1, Is.EqualTo(1), "the write section is open");
 
         long restartsBefore = lists.ReaderRestarts;
@@ -65,10 +53,8 @@ public sealed unsafe class SeqCountZonelistTests
         Assert.That(lists.ReaderRestarts - restartsBefore, Is.GreaterThanOrEqualTo(5), "the reader restarted on the odd cookie");
         Assert.That(reader.IsAlive, Is.True, "a reader whose cookie was odd has not reported failure");
 
-        release.Set();
-        writer.Join();
+        writer.Release();
         Assert.That(reader.Join(10_000), Is.True);
-        lists.TestHookAfterEntryWritten = null;
 
         Assert.That(result, Is.Not.EqualTo((nint)0), "served after the rewrite");
         Assert.That((served.Node, served.Zone), Is.EqualTo((0, ZoneType.Movable)), "only the eligible zone served it");
@@ -87,19 +73,7 @@ public sealed unsafe class SeqCountZonelistTests
         // Node 0's Normal zone goes admin-down; its list entry stays (it has online blocks) and the
         // rewrite is held open: readers walk it and must skip it under its own lock.
         n0Normal.AdminDown = true;
-        using var paused = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        lists.TestHookAfterEntryWritten = index =>
-        {
-            if (index == 0)
-            {
-                paused.Set();
-                release.Wait(token);
-            }
-        };
-        var writer = new Thread(lists.Rebuild);
-        writer.Start();
-        Assert.That(paused.Wait(10_000, token), Is.True);
+        using var writer = new PausedRebuild(lists, token);
 
         VirtualCpu.Set(CpuOf(heap.Topology, 0));
         try
@@ -115,11 +89,50 @@ public sealed unsafe class SeqCountZonelistTests
         finally
         {
             VirtualCpu.Clear();
-            release.Set();
-            writer.Join();
-            lists.TestHookAfterEntryWritten = null;
+            writer.Release();
         }
         Assert.That(n0Normal.Snapshot().Allocations, Is.Zero);
         TestHeaps.AssertReconciled(heap);
+    }
+
+    /// <summary>A zonelist rebuild on its own thread, held by the test hook after its first entry (the write section open) until released.</summary>
+    private sealed class PausedRebuild : IDisposable
+    {
+        private readonly ZonelistBuilder _lists;
+        private readonly ManualResetEventSlim _paused = new();
+        private readonly ManualResetEventSlim _release = new();
+        private readonly Thread _writer;
+
+        public PausedRebuild(ZonelistBuilder lists, CancellationToken token)
+        {
+            _lists = lists;
+            lists.TestHookAfterEntryWritten = index =>
+            {
+                if (index == 0)
+                {
+                    _paused.Set();
+                    _release.Wait(token);
+                }
+            };
+            _writer = new Thread(lists.Rebuild);
+            _writer.Start();
+            Assert.That(_paused.Wait(10_000, token), Is.True, "the writer reached the hook");
+        }
+
+        /// <summary>Lets the rewrite finish and removes the hook.</summary>
+        public void Release()
+        {
+            _release.Set();
+            _writer.Join();
+            _lists.TestHookAfterEntryWritten = null;
+        }
+
+        public void Dispose()
+        {
+            if (_writer.IsAlive)
+                Release();
+            _paused.Dispose();
+            _release.Dispose();
+        }
     }
 }
