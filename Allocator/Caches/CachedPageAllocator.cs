@@ -131,7 +131,7 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
                     // pages is allocated, so the kind may be read here; the Online check runs while
                     // the cache word is held (CpuCacheSet.Push), as the drain requires.
                     int pageBlock = page >> _pagesPerBlockShift;
-                    int pageKind = ((pageBlock >> _blocksPerNodeShift) * 2) + (int)MemoryBlockTable.ZoneOf(_blocks.Read(pageBlock));
+                    int pageKind = KindOfBlock(pageBlock, _blocks.Read(pageBlock));
                     d.State = PageState.Cached;
                     _kinds[pageKind].Push(PlatformCpu.Current(), (nint)p, new OnlineBlockCheck(_blocks, pageBlock));
                     return;
@@ -146,7 +146,7 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
                     byte entry = _blocks.Read(block);
                     if (MemoryBlockTable.StateOf(entry) == BlockState.Online)
                     {
-                        int kind = ((block >> _blocksPerNodeShift) * 2) + (int)MemoryBlockTable.ZoneOf(entry);
+                        int kind = KindOfBlock(block, entry);
                         d.State = PageState.Cached;
                         pushed = MagazineSet.TryPush(set, kind, (nint)p);
                         if (!pushed)
@@ -213,6 +213,11 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         set->HomeKindPlusOne = plusOne;
         return plusOne;
     }
+
+    // The cache kind of a block's zone: kinds are zone indices, node * 2 + zone type (PageHeap.ZoneOf).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int KindOfBlock(int block, byte entry) =>
+        ((block >> _blocksPerNodeShift) * 2) + (int)MemoryBlockTable.ZoneOf(entry);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int MovableOffset(PageAllocFlags flags) => (int)(flags & PageAllocFlags.Movable) != 0 ? 1 : 0;
