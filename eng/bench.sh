@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# Benchmarks: the BenchmarkDotNet suites (Allocator.Bench) and the C boundary-crossing harness.
-# Usage: eng/bench.sh [--quick] [filter]   e.g. eng/bench.sh --quick '*Page*'
+# Benchmarks: the BenchmarkDotNet suites (Allocator.Bench), the C boundary-crossing harness and
+# the C harness against the peer allocators (glibc, jemalloc, mimalloc, tcmalloc, numalloc).
+# Usage: eng/bench.sh [--quick] [--c] [filter]   e.g. eng/bench.sh --quick '*Page*'
+#   --c   only the C harnesses (crossing and peers), no BenchmarkDotNet
 # Tables land in artifacts/bench/ (BenchmarkDotNet's results/ as GitHub markdown and JSON,
-# crossing.txt for the C harness); the script prints where.
+# crossing.txt for the crossing harness, peers/ for the peer workloads: peers.md, CSV, JSON and
+# scaling.svg); the script prints where.
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
-quick=() filter='*'
+quick=() filter='*' c_only=0
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=(--quick) ;;
+        --c) c_only=1 ;;
         *) filter="$arg" ;;
     esac
 done
 out="$REPO_ROOT/artifacts/bench"
 mkdir -p "$out"
-dotnet run -c Release --project Allocator.Bench -- bench "${quick[@]}" --artifacts "$out" --filter "$filter"
+if [ "$c_only" -eq 0 ]; then
+    dotnet run -c Release --project Allocator.Bench -- bench "${quick[@]}" --artifacts "$out" --filter "$filter"
+fi
 if [ "$filter" = '*' ]; then
     iterations=50000000
     [ ${#quick[@]} -gt 0 ] && iterations=10000000
     Allocator.Native/bench/run-crossing.sh "$iterations" | tee "$out/crossing.txt"
+    Allocator.Native/bench/run-peers.sh "${quick[@]}"
 fi
-echo "bench: tables in $out/results/ (markdown, JSON) and $out/crossing.txt"
+if [ "$c_only" -eq 0 ]; then
+    echo "bench: tables in $out/results/ (markdown, JSON), $out/crossing.txt and $out/peers/"
+else
+    echo "bench: tables in $out/crossing.txt and $out/peers/"
+fi
