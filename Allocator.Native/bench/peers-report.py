@@ -69,6 +69,7 @@ def table(header, lines):
 
 def markdown(rows, by_key, allocators, threads, args):
     workloads = [w for w in WORKLOADS if any(r["workload"] == w for r in rows)]
+    ceiling = [by_key.get(("noalloc", "glibc", t)) for t in (threads[0], threads[-1])]
     nruns = max(r["runs"] for r in rows)
     out = [f"Machine: {args.machine}", "", f"Command: `{args.command}`", ""]
     out += [f"- {note}" for note in args.note]
@@ -94,16 +95,21 @@ def markdown(rows, by_key, allocators, threads, args):
 
     if len(threads) > 1:
         tmax = threads[-1]
+        extra = ["no-allocation loop"] if all(ceiling) else []
         out += [f"Scaling, throughput at {tmax} threads / at 1 thread (per-thread work is fixed, so "
-                f"{tmax:.1f} would be perfect; xmalloc pairs producers with consumers):", ""]
+                f"{tmax:.1f} would be perfect; xmalloc pairs producers with consumers). The last column is "
+                "the same ratio for a loop that never calls the allocator: what this machine gave a plain "
+                "loop during the run (on a loaded machine, far below the core count):", ""]
         lines = []
         for w in workloads:
             cells = []
             for a in allocators:
                 one, many = by_key.get((w, a, threads[0])), by_key.get((w, a, tmax))
                 cells.append(f"{many['ops_per_s'] / one['ops_per_s']:.2f}" if one and many else "–")
+            if extra:
+                cells.append(f"{ceiling[1]['ops_per_s'] / ceiling[0]['ops_per_s']:.2f}")
             lines.append([w, f"1 → {tmax}"] + cells)
-        out += table(["workload", "threads"] + allocators, lines) + [""]
+        out += table(["workload", "threads"] + allocators + extra, lines) + [""]
 
     out += ["Peak RSS, MiB (VmHWM, reset once the allocator is ready; median):", ""]
     lines = []

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The classic allocator workloads (bench/workloads.c: larson, xmalloc, cache-scratch, mixed)
+# The classic allocator workloads (bench/workloads.c: larson, xmalloc, cache-scratch, mixed, and
+# noalloc, the same kind of loop without allocator calls: the machine's scaling ceiling)
 # against glibc, Debian's jemalloc, mimalloc and tcmalloc (LD_PRELOAD of their .so), and numalloc
 # (na_malloc/na_free resolved with dlopen/dlsym from libnumalloc.so: never interposed, since the
 # NativeAOT runtime inside the library calls malloc itself). Every workload runs for 1..nproc
@@ -18,7 +19,7 @@ source "$root/eng/common.sh"
 out="$root/artifacts/bench/peers"
 build="$root/artifacts/native/bench"
 args="$*"
-quick=() runs=3 threads="" workloads="larson xmalloc cache-scratch mixed"
+quick=() runs=3 threads="" workloads="noalloc larson xmalloc cache-scratch mixed"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=(--quick) ;;
@@ -97,8 +98,9 @@ for ((r = 1; r <= runs; ++r)); do
         for t in $threads; do
             for i in "${!labels[@]}"; do
                 run_one "${labels[$i]}" "${preloads[$i]}" "$w" "$t"
+                [[ "$w" != noalloc ]] || break # no allocator call: once, as glibc
             done
-            if [[ $numalloc -eq 1 ]]; then
+            if [[ $numalloc -eq 1 && "$w" != noalloc ]]; then
                 run_one numalloc "" "$w" "$t" --alloc numalloc --lib "$numalloc_lib"
             fi
         done

@@ -571,9 +571,37 @@ static int run_mixed(const wl_allocator *alloc, const wl_params *params, wl_resu
     return run_workers(&run, mixed_body, out);
 }
 
+/* ---- noalloc: the same kind of loop with no allocator call, the machine's scaling ceiling ---- */
+
+static void *noalloc_body(void *arg)
+{
+    wl_worker *w = arg;
+    long n = w->run->params->iterations, i;
+    uint64_t buf[512] = { 0 }, sum = 0;
+    pthread_barrier_wait(&w->run->start);
+    for (i = 0; i < n; ++i) {
+        uint64_t x = rng_next(&w->rng);
+        buf[x % 512] += x; /* a store to memory of its own, as a workload writes its objects */
+        ++w->ops;
+    }
+    for (i = 0; i < 512; ++i) {
+        sum += buf[i];
+    }
+    w->errors += sum == 0 && n > 0; /* uses the stores, so the loop stays */
+    pthread_barrier_wait(&w->run->end);
+    return NULL;
+}
+
+static int run_noalloc(const wl_allocator *alloc, const wl_params *params, wl_result *out)
+{
+    wl_run run = { .alloc = alloc, .params = params };
+    return run_workers(&run, noalloc_body, out);
+}
+
 /* ---- the table, allocators, /proc ---- */
 
 const wl_workload wl_workloads[] = {
+    { "noalloc", "loop steps per thread, no allocator call (counted as 1 op)", 50000000, 10000000, run_noalloc },
     { "larson", "slot replacements per thread (1 free + 1 malloc)", 10000000, 2000000, run_larson },
     { "xmalloc", "objects per producer (1 malloc + 1 free on a consumer)", 5000000, 1000000, run_xmalloc },
     { "cache-scratch", "malloc + 50 writes + free per thread", 10000000, 2000000, run_scratch },

@@ -12,6 +12,8 @@
  *   mixed         a deterministic generated trace of malloc/free/realloc with a skewed size
  *                 distribution (mostly small, a long tail to 256 KiB) and a live set that grows
  *                 and shrinks in phases; its peak live bytes give the fragmentation ratio
+ *   noalloc       a loop of random stores with no allocator call: how far this machine lets any
+ *                 loop scale with threads, the ceiling for the others' scaling
  * Every object is written when allocated (a tag at its start and end, one byte per page) and
  * checked before it is freed, so an allocator that hands out overlapping or corrupt memory
  * shows up as integrity errors. Everything random comes from a seeded generator: the same

@@ -26,6 +26,9 @@ static long tiny_iterations(const wl_workload *w, int threads)
     if (strcmp(w->name, "cache-scratch") == 0) {
         return 1000;
     }
+    if (strcmp(w->name, "noalloc") == 0) {
+        return 10000;
+    }
     return threads == 1 ? 20000 : 5000; /* mixed: one thread reaches its 8192 slots and turns */
 }
 
@@ -42,7 +45,7 @@ static long long expected_ops(const wl_workload *w, const wl_params *p)
     if (strcmp(w->name, "cache-scratch") == 0) {
         return t * (2 * n + 1);
     }
-    return t * n;
+    return t * n; /* mixed, noalloc */
 }
 
 /* Runs every workload on alloc with tiny parameters, one and two threads. */
