@@ -51,6 +51,7 @@ def aggregate(runs):
             "frag": statistics.median(r["frag"] for r in rs),
             "errors": sum(r["errors"] for r in rs),
             "malloc_from": rs[0]["malloc_from"],
+            "realloc": rs[0].get("realloc", "native"),
         })
     by_key = {(r["workload"], r["allocator"], r["threads"]): r for r in rows}
     for r in rows:
@@ -73,7 +74,9 @@ def markdown(rows, by_key, allocators, threads, args):
     nruns = max(r["runs"] for r in rows)
     out = [f"Machine: {args.machine}", "", f"Command: `{args.command}`", ""]
     out += [f"- {note}" for note in args.note]
-    if args.note:
+    emulated = sorted({r["allocator"] for r in rows if r["realloc"] == "emulated"})
+    out += [f"- {a}: no realloc export, so the mixed trace's reallocs are malloc + copy + free (1 op)" for a in emulated]
+    if args.note or emulated:
         out.append("")
 
     out += [f"Throughput, million allocator calls per second (median of {nruns} runs; in parentheses "
@@ -99,7 +102,7 @@ def markdown(rows, by_key, allocators, threads, args):
         out += [f"Scaling, throughput at {tmax} threads / at 1 thread (per-thread work is fixed, so "
                 f"{tmax:.1f} would be perfect; xmalloc pairs producers with consumers). The last column is "
                 "the same ratio for a loop that never calls the allocator: what this machine gave a plain "
-                "loop during the run (on a loaded machine, far below the core count):", ""]
+                "loop during the run (below the thread count when other work shares the cores):", ""]
         lines = []
         for w in workloads:
             cells = []
@@ -217,7 +220,7 @@ def main():
 
     fields = ["workload", "allocator", "threads", "runs", "iterations", "ops_per_s", "ops_per_s_min",
               "ops_per_s_max", "ratio_to_glibc", "rss_base_kib", "rss_peak_kib", "rss_end_kib",
-              "peak_live_bytes", "frag", "errors", "malloc_from"]
+              "peak_live_bytes", "frag", "errors", "realloc", "malloc_from"]
     with open(out / "peers.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=fields)
         wr.writeheader()

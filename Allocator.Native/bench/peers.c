@@ -122,10 +122,11 @@ int main(int argc, char **argv)
     printf("{\"workload\":\"%s\",\"allocator\":\"%s\",\"threads\":%d,\"iterations\":%ld,\"seed\":%llu,"
            "\"ops\":%lld,\"seconds\":%.6f,\"ops_per_s\":%.1f,\"errors\":%lld,"
            "\"rss_base_kib\":%ld,\"rss_peak_kib\":%ld,\"rss_end_kib\":%ld,\"hwm_reset\":%s,"
-           "\"peak_live_bytes\":%lld,\"frag\":%.4f,\"malloc_from\":\"%s\"}\n",
+           "\"peak_live_bytes\":%lld,\"frag\":%.4f,\"realloc\":\"%s\",\"malloc_from\":\"%s\"}\n",
            workload->name, label, params.threads, params.iterations, (unsigned long long)params.seed,
            result.ops, result.seconds, result.seconds > 0 ? (double)result.ops / result.seconds : 0.0,
            result.errors, base_kib, peak_kib, end_kib, reset ? "true" : "false",
-           result.peak_live_bytes, frag, wl_malloc_provider());
+           result.peak_live_bytes, frag, alloc.realloc_fn != NULL ? "native" : "emulated",
+           wl_malloc_provider());
     return result.errors == 0 ? 0 : 1;
 }

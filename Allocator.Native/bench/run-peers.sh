@@ -75,7 +75,7 @@ if [[ $numalloc -eq 0 ]]; then
     unavailable+=("$(grep -m1 'not available' <<<"$probe" || echo "numalloc: not available (probe failed: ${probe//$'\n'/ })")")
 fi
 
-printf '%s\n' "${unavailable[@]}" >&2
+[[ ${#unavailable[@]} -eq 0 ]] || printf '%s\n' "${unavailable[@]}" >&2
 echo "peers: ${labels[*]}$([[ $numalloc -eq 1 ]] && echo ' numalloc'); threads: $threads; $runs runs each${quick:+ (quick)}" >&2
 
 jsonl="$out/runs.jsonl"
