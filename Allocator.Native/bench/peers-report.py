@@ -76,7 +76,14 @@ def markdown(rows, by_key, allocators, threads, args):
     out += [f"- {note}" for note in args.note]
     emulated = sorted({r["allocator"] for r in rows if r["realloc"] == "emulated"})
     out += [f"- {a}: no realloc export, so the mixed trace's reallocs are malloc + copy + free (1 op)" for a in emulated]
-    if args.note or emulated:
+    spreads = sorted((r["ops_per_s_max"] / r["ops_per_s_min"], r["workload"], r["allocator"], r["threads"])
+                     for r in rows if r["runs"] > 1 and r["ops_per_s_min"] > 0)
+    if spreads:
+        worst = spreads[-1]
+        out += [f"- run-to-run spread of throughput (fastest / slowest of the {nruns} runs): median "
+                f"{statistics.median(s[0] for s in spreads):.2f}, worst {worst[0]:.2f} ({worst[1]}, {worst[2]}, "
+                f"{worst[3]} threads)"]
+    if args.note or emulated or spreads:
         out.append("")
 
     out += [f"Throughput, million allocator calls per second (median of {nruns} runs; in parentheses "
