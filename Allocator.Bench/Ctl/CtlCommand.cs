@@ -60,10 +60,10 @@ internal static class CtlCommand
             return ExitCodes.Usage;
         }
 
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        AdminClient client;
         try
         {
-            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+            client = new AdminClient(socketPath);
         }
         catch (SocketException e)
         {
@@ -71,27 +71,27 @@ internal static class CtlCommand
             return ExitCodes.Unavailable;
         }
 
-        using var stream = new NetworkStream(socket);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        stream.Write(Encoding.UTF8.GetBytes(request.ToJsonString() + "\n"));
-        string? line = reader.ReadLine();
-        if (line is null)
+        using (client)
         {
-            error.WriteLine("ctl: the server closed the connection without a reply");
-            return ExitCodes.Unavailable;
-        }
+            string line;
+            JsonObject reply;
+            try
+            {
+                line = client.SendRaw(request);
+                reply = JsonNode.Parse(line) as JsonObject ?? throw new IOException("the server's reply is not a JSON object");
+            }
+            catch (Exception e) when (e is IOException or JsonException or SocketException)
+            {
+                error.WriteLine("ctl: " + e.Message);
+                return ExitCodes.Unavailable;
+            }
 
-        JsonObject reply;
-        try
-        {
-            reply = JsonNode.Parse(line)!.AsObject();
+            return Report(request, reply, line, json, client, output);
         }
-        catch (JsonException e)
-        {
-            error.WriteLine("ctl: the server's reply is not JSON: " + e.Message);
-            return ExitCodes.Unavailable;
-        }
+    }
 
+    private static int Report(JsonObject request, JsonObject reply, string line, bool json, AdminClient client, TextWriter output)
+    {
         int code = ExitCodeOf(reply);
         if (json)
             output.WriteLine(line);
@@ -101,7 +101,7 @@ internal static class CtlCommand
         if (request["op"]!.GetValue<string>() == "subscribe" && code == ExitCodes.Ok)
         {
             // watch: every event on its own line until the server goes away.
-            while (reader.ReadLine() is { } eventLine)
+            while (client.ReadLine() is { } eventLine)
                 output.WriteLine(json ? eventLine : FormatEvent(JsonNode.Parse(eventLine)!.AsObject()));
         }
         return code;
