@@ -16,9 +16,12 @@ internal static class Program
                 // The drill needs hot-remove and the admin API (issues 6 and 8).
                 Console.Error.WriteLine("drill: not available yet: the hot-remove drill lands with the hotplug work (see README, 'Status').");
                 return 2;
+            case "ctl":
+                return Ctl.CtlCommand.Run(args[1..], Console.Out, Console.Error);
             default:
                 Console.Error.WriteLine("usage: Allocator.Bench bench [--quick] [--artifacts DIR] [BenchmarkDotNet options, e.g. --filter '*Page*']");
                 Console.Error.WriteLine("       Allocator.Bench drill [options]");
+                Console.Error.WriteLine("       Allocator.Bench ctl --socket PATH [--json] OP [ARGS]");
                 return 64;
         }
     }
