@@ -18,7 +18,7 @@ internal sealed partial class Checks
         _tap.Comment(topology.Describe());
         _tap.Report(topology.NodeCount == n && !topology.IsSimulated,
             $"discovery reports {n} nodes",
-            $"discovered {topology.NodeCount}, simulated={topology.IsSimulated}");
+            topology.NodeCount == n ? null : $"discovered {topology.NodeCount}, simulated={topology.IsSimulated}");
         if (topology.NodeCount != n)
             return;
 

@@ -44,16 +44,18 @@ internal static unsafe class FillChild
         Console.WriteLine($"fill: touched {taken.Count * (long)chunkBytes >> 20} MiB of node {fill.Node} (bind={(fill.Strict ? "strict" : "preferred")})");
         var byNode = new long[Math.Max(options.NodeCount, pages.Heap.Nodes.Length)];
         long unresolved = 0;
+        var statuses = new List<int>(taken.Count << order);
         foreach (nint p in taken)
+            statuses.AddRange(PageProbe.NodesOf(platform, (void*)p, chunkBytes));
+        foreach (int node in statuses)
         {
-            foreach (int node in PageProbe.NodesOf(platform, (void*)p, chunkBytes))
-            {
-                if ((uint)node < (uint)byNode.Length)
-                    byNode[node]++;
-                else
-                    unresolved++;
-            }
+            if ((uint)node < (uint)byNode.Length)
+                byNode[node]++;
+            else
+                unresolved++;
         }
+
+        Console.WriteLine("fill: move_pages says " + PageProbe.Describe(statuses.ToArray()));
 
         Console.WriteLine(ResultPrefix + string.Create(CultureInfo.InvariantCulture, $"nodes={string.Join(',', byNode)} unresolved={unresolved}"));
         Console.Out.Flush();

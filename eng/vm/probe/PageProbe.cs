@@ -78,6 +78,11 @@ internal static unsafe class PageProbe
     }
 
     /// <summary>One move_pages status as words: <c>node 2</c>, or the errno's name.</summary>
+    /// <remarks>
+    /// -EFAULT for a touched page means it is mapped PROT_NONE for a NUMA hinting fault: automatic
+    /// NUMA balancing (on by default on a NUMA kernel) scans default-policy ranges only, so a page of
+    /// a block the allocator bound never reports it. Seen only when a block was left unbound.
+    /// </remarks>
     public static string NodeName(int status) => status switch
     {
         >= 0 => "node " + status.ToString(CultureInfo.InvariantCulture),
