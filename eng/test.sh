@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test runner and prints one closing line "N passed, N failed[, N skipped]" summed over
-# all of them: NUnit (Allocator.Tests), the C tests of the native library, the spin models.
+# all of them: NUnit (Allocator.Tests), the C tests of the native library, the spin models, and
+# the VM test (eng/numa-vm.sh: the probe's checks inside a 4-node qemu guest; counted as 1 skipped
+# where qemu cannot run).
 # Exit status is non-zero when anything failed. Logs land in artifacts/test/.
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
@@ -63,6 +65,7 @@ nunit() {
 run_runner nunit "nunit:" nunit
 [ -x Allocator.Native/tests/run.sh ] && run_runner c "c-tests:" Allocator.Native/tests/run.sh
 [ -x eng/models/check.sh ] && run_runner models "models:" eng/models/check.sh
+run_runner vm "vm-probe:" bash eng/numa-vm.sh
 
 echo
 echo "=== summary"
