@@ -25,6 +25,7 @@ internal static unsafe class BenchExports
     }
 
     /// <summary><c>int na_bench_tls(void)</c>: increments this thread's counter and returns it; times a thread-static access inside an export.</summary>
+    // cannot throw: an unchecked increment of a thread-static int (no guard, to time the bare access).
     [UnmanagedCallersOnly(EntryPoint = "na_bench_tls")]
     internal static int ThreadStatic()
     {
@@ -57,14 +58,12 @@ internal static unsafe class BenchExports
     [UnmanagedCallersOnly(EntryPoint = "na_bench_page_free")]
     internal static void PageFree(void* p)
     {
-        if (p == null)
-        {
-            return;
-        }
-
         try
         {
-            s_pages.Value?.FreePages(p, 0);
+            if (p != null)
+            {
+                s_pages.Value?.FreePages(p, 0);
+            }
         }
 #pragma warning disable CA1031 // The C ABI boundary: a bad free must not take the process down.
         catch (Exception)

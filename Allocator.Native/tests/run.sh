@@ -2,11 +2,12 @@
 # C tests of libnumalloc: builds both libraries (eng/native.sh), then compiles and runs every
 # tests/test_*.c against the shared library, the shared library with AddressSanitizer, and
 # the static library (link line from LINK.txt); checks how both libraries link and what they
-# need at run time (linkage.c, from other directories, with no LD_LIBRARY_PATH, NEEDED lists
-# of system libraries only); checks that the public header compiles as
-# C89, C99 and C++; checks the InAllocator/Pending order in the libraries' machine code
-# (check-fastpath-order.py). Ends with one line "c-tests: P passed, F failed" summing every check of
-# every variant (a build failure counts as one failure); exits 1 on any failure.
+# need at run time (linkage.c, from other directories, with no LD_LIBRARY_PATH; NEEDED lists
+# of system libraries only); checks that the public header compiles as C89, C99 and C++;
+# checks the InAllocator/Pending order in the libraries' machine code (check-fastpath-order.py)
+# and that every export is guarded (check-export-guard.py). Ends with one line
+# "c-tests: P passed, F failed" summing every check of every variant (a build failure counts
+# as one failure); exits 1 on any failure.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -136,6 +137,20 @@ build_and_run "linkage.c (libnumalloc.a, LINK.txt line, empty LD_LIBRARY_PATH)" 
     "${cflags[@]}" "$here/linkage.c" "${static_link[@]}"
 check "linkage.c linked with libnumalloc.a: NEEDED lists system C runtime libraries only" \
     needs_only_system_libs "$link_dir/bin/linkage.static"
+
+# The export guard (Allocator.Native/ExportGuard.cs): every export's body is one try with a
+# catch (Exception), so no exception reaches C; the checker must reject each way of breaking it.
+echo "# export guard"
+guard="$here/check-export-guard.py"
+check "every [UnmanagedCallersOnly] export is guarded (check-export-guard.py)" python3 "$guard" "$root/Allocator.Native"
+rejects_unguarded() {
+    local log rc
+    log="$(python3 "$guard" "$here/fixtures/export-unguarded.cs.txt" 2>&1)"; rc=$?
+    printf '%s\n' "$log"
+    [[ $rc -eq 1 && "$(grep -c '^FAIL ' <<<"$log")" -eq 5 && "$(grep -c '^ok ' <<<"$log")" -eq 2 ]] \
+        && grep -q '^ok .*: Guarded$' <<<"$log" && grep -q '^ok .*: Constant$' <<<"$log"
+}
+check "export-guard checker rejects the 5 unguarded exports of fixtures/export-unguarded.cs.txt, accepts the 2 guarded" rejects_unguarded
 
 echo "# headers"
 for h in "$include/numalloc.h" "$root/Allocator.Native/bench/na_bench.h"; do
