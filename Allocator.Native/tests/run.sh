@@ -120,6 +120,14 @@ check "libnumalloc.so: NEEDED lists system C runtime libraries only" needs_only_
 check "libnumalloc.so: does not name libMonoPosixHelper (nothing to dlopen beside it)" names_no_mono_posix_helper "$native/shared/libnumalloc.so"
 check "libnumalloc.a: does not name libMonoPosixHelper" names_no_mono_posix_helper "$native/static/libnumalloc.a"
 check "artifacts/native/shared ships no libMonoPosixHelper.so" test ! -e "$native/shared/libMonoPosixHelper.so"
+# ILC compiled the libc family and folded the Mono.Posix one away (symbols of the .so.dbg).
+libc_family_only() {
+    local syms
+    syms="$(nm "$native/shared/libnumalloc.so.dbg")" || return 1
+    grep -q 'Numalloc_Platform_LibcMmapFamily__MapInaccessible' <<<"$syms" || { echo "no LibcMmapFamily code"; return 1; }
+    ! grep -E 'MonoPosixMmapFamily|Mono_Unix' <<<"$syms" | head -n 5 | grep .
+}
+check "libnumalloc.so: the libc mmap family compiled in, no Mono.Posix code (ILC folded the switch)" libc_family_only
 
 # The .so copied alone into lib/, the program built in bin/ with an rpath to it: no
 # LD_LIBRARY_PATH, and nothing else in lib/ for the loader to find.
