@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
 using Numalloc.Caches;
 using Numalloc.Platform;
 using Numalloc.Topology;
@@ -7,8 +8,8 @@ using Numalloc.Zonelists;
 namespace Numalloc.Native;
 
 /// <summary>
-/// Benchmark-only exports, used by <c>bench/crossing.c</c> to time the C → NativeAOT crossing.
-/// Not part of the numalloc ABI: they are declared in <c>bench/na_bench.h</c>, never in
+/// Benchmark and test-only exports, used by <c>bench/crossing.c</c> to time the C → NativeAOT
+/// crossing and by the C tests to reach the export guard. Not part of the numalloc ABI: they are declared in <c>bench/na_bench.h</c>, never in
 /// <c>include/numalloc.h</c>, and may change or vanish without notice.
 /// </summary>
 internal static unsafe class BenchExports
@@ -24,6 +25,7 @@ internal static unsafe class BenchExports
     }
 
     /// <summary><c>int na_bench_tls(void)</c>: increments this thread's counter and returns it; times a thread-static access inside an export.</summary>
+    // cannot throw: an unchecked increment of a thread-static int (no guard, to time the bare access).
     [UnmanagedCallersOnly(EntryPoint = "na_bench_tls")]
     internal static int ThreadStatic()
     {
@@ -56,14 +58,12 @@ internal static unsafe class BenchExports
     [UnmanagedCallersOnly(EntryPoint = "na_bench_page_free")]
     internal static void PageFree(void* p)
     {
-        if (p == null)
-        {
-            return;
-        }
-
         try
         {
-            s_pages.Value?.FreePages(p, 0);
+            if (p != null)
+            {
+                s_pages.Value?.FreePages(p, 0);
+            }
         }
 #pragma warning disable CA1031 // The C ABI boundary: a bad free must not take the process down.
         catch (Exception)
@@ -108,6 +108,31 @@ internal static unsafe class BenchExports
             return -1;
         }
     }
+
+    /// <summary>
+    /// <c>int na_bench_throw(void)</c>: throws an unexpected exception inside the export guard, so a
+    /// C test sees what any export does with one: -1 and errno ENOMEM, the process alive, and one
+    /// report on stderr for the first such exception of the process.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "na_bench_throw")]
+    internal static int Throw()
+    {
+        try
+        {
+            return ThrowOnPurpose();
+        }
+#pragma warning disable CA1031 // The C ABI boundary: every failure becomes -1 and errno (ExportGuard).
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            return ExportGuard.MinusOne(e, Interop.Libc.ENOMEM);
+        }
+    }
+
+    // A frame below the export, as a real failure would come from.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ThrowOnPurpose() =>
+        throw new InvalidOperationException("thrown on purpose by na_bench_throw to test the export guard");
 
     private static CachedPageAllocator? CreatePages()
     {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Publishes the NativeAOT C library twice:
-#   artifacts/native/shared/  libnumalloc.so (+ what it loads at run time, beside it)
+#   artifacts/native/shared/  libnumalloc.so (needs only the system's C runtime libraries)
 #   artifacts/native/static/  libnumalloc.a  + LINK.txt, the exact line to link a C program
 # Skips both publishes when no input changed since the last successful run (NATIVE_FORCE=1
 # republishes anyway). Prints the output folders on success.
@@ -50,20 +50,14 @@ ilcver="$(grep -o '"runtime.linux-x64.Microsoft.DotNet.ILCompiler/[^"]*"' "$asse
 ilc="$pkgroot/runtime.linux-x64.microsoft.dotnet.ilcompiler/$ilcver"
 [[ -n "$ilcver" && -d "$ilc/sdk" ]] || { echo "native.sh: ILCompiler runtime pack not found ($ilc)" >&2; exit 1; }
 
-# What the .so needs at run time: its DT_NEEDED entries must all be system libraries, and
-# libraries it dlopens by name (P/Invoke), such as libMonoPosixHelper.so, must lie beside it.
-# dotnet publish -o already put the package's native assets there; copy one in if it did not.
-for lib in libMonoPosixHelper.so; do
-    if [[ ! -f "$out/shared/$lib" ]]; then
-        found="$(find "$pkgroot"/mono.posix.netstandard/*/runtimes/linux-x64/native -name "$lib" 2>/dev/null | head -n1 || true)"
-        [[ -z "$found" ]] || cp "$found" "$out/shared/"
-    fi
-done
+# What the .so needs at run time: its DT_NEEDED entries must all be system libraries. The
+# native build takes the mmap family from libc (Allocator/Platform/MmapFamily.cs), so nothing
+# is dlopened beside it and it carries no rpath; the C tests (test_linkage.sh) check both.
 needed="$(readelf -d "$out/shared/libnumalloc.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
 for lib in $needed; do
     case "$lib" in
         libc.so.*|libm.so.*|libdl.so.*|librt.so.*|libpthread.so.*|ld-linux-*) ;;
-        *) [[ -f "$out/shared/$lib" ]] || { echo "native.sh: libnumalloc.so needs $lib, not beside it" >&2; exit 1; } ;;
+        *) echo "native.sh: libnumalloc.so needs $lib, not a system library" >&2; exit 1 ;;
     esac
 done
 
@@ -86,7 +80,7 @@ link+=" -pthread -ldl -lrt -lm -Wl,--gc-sections"
     echo "# Link a C program against libnumalloc.a (ILCompiler $ilcver): append this after your objects."
     echo "# Example: gcc -Iinclude main.c \$(grep -v '^#' LINK.txt) -o main"
     echo "# The program must call at least one na_* function, or libnumalloc.a is not pulled in and the runtime objects fail to link."
-    echo "# At run time the platform layer dlopens libMonoPosixHelper.so (copied beside libnumalloc.a): put its folder on the loader path (rpath or LD_LIBRARY_PATH) until the native build gets its libc-only platform."
+    echo "# The program then needs only the system's C runtime libraries at run time (libc, libm; libstdc++ is not needed)."
     echo "$link"
 } > "$out/static/LINK.txt"
 

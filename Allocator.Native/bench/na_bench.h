@@ -1,6 +1,6 @@
 /*
- * na_bench.h - benchmark-only exports of libnumalloc, used by bench/crossing.c to time the
- * C -> NativeAOT crossing. NOT part of the numalloc ABI (see include/numalloc.h): they may
+ * na_bench.h - benchmark and test-only exports of libnumalloc, used by bench/crossing.c to time
+ * the C -> NativeAOT crossing and by tests/ to reach the export guard. NOT part of the numalloc ABI (see include/numalloc.h): they may
  * change or vanish without notice.
  */
 #ifndef NA_BENCH_H
@@ -30,6 +30,10 @@ void na_bench_page_free(void *p);
 
 /* Runs `iterations` page alloc+free pairs inside the library (one crossing in all): 0, or -1 on failure. */
 int na_bench_page_pair(long iterations);
+
+/* Throws inside the export guard: returns -1 with errno ENOMEM; the first call reports the
+ * exception in one line on stderr, later calls report nothing. */
+int na_bench_throw(void);
 
 #ifdef __cplusplus
 }

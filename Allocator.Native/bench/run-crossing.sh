@@ -19,12 +19,10 @@ cflags=(-std=c99 -O2 -Wall -Wextra -Werror "-I$here")
 gcc "${cflags[@]}" -DNA_LINK='"shared"' "$here/crossing.c" -o "$build/crossing.shared" \
     "-L$native/shared" -lnumalloc "-Wl,-rpath,\$ORIGIN/../shared"
 gcc "${cflags[@]}" -DNA_LINK='"static"' "$here/crossing.c" -o "$build/crossing.static" "${static_link[@]}"
-# The page exports use the platform layer, which P/Invokes libMonoPosixHelper.so by name. The
-# .so build finds it beside libnumalloc.so; a statically linked program does not look beside
-# itself (measured: dlopen by bare name only), so the static run gets it on LD_LIBRARY_PATH.
+# Both builds take the mmap family from libc: nothing to put on LD_LIBRARY_PATH for either.
 
 "$build/crossing.shared" "$iterations"
-LD_LIBRARY_PATH="$native/static${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$build/crossing.static" "$iterations"
+"$build/crossing.static" "$iterations"
 
 # The thread-static access: in the .so it is the general-dynamic model (a call to
 # __tls_get_addr); linked into an executable the linker may relax it to a %fs-relative load.

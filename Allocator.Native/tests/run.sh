@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # C tests of libnumalloc: builds both libraries (eng/native.sh), then compiles and runs every
 # tests/test_*.c against the shared library, the shared library with AddressSanitizer, and
-# the static library (link line from LINK.txt); checks that the public header compiles as
-# C89, C99 and C++; checks the InAllocator/Pending order in the libraries' machine code
-# (check-fastpath-order.py). Ends with one line "c-tests: P passed, F failed" summing every check of
-# every variant (a build failure counts as one failure); exits 1 on any failure.
+# the static library (link line from LINK.txt); checks how both libraries link and what they
+# need at run time (linkage.c, from other directories, with no LD_LIBRARY_PATH; NEEDED lists
+# of system libraries only); checks that the public header compiles as C89, C99 and C++;
+# checks the InAllocator/Pending order in the libraries' machine code (check-fastpath-order.py)
+# and that every export is guarded (check-export-guard.py). Ends with one line
+# "c-tests: P passed, F failed" summing every check of every variant (a build failure counts
+# as one failure); exits 1 on any failure.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,7 +15,7 @@ root="$(cd "$here/../.." && pwd)"
 native="$root/artifacts/native"
 build="$native/tests"
 include="$root/Allocator.Native/include"
-cflags=(-std=c99 -Wall -Wextra -Werror -O1 -g "-I$include")
+cflags=(-std=c99 -Wall -Wextra -Werror -O1 -g -pthread "-I$include" "-I$root/Allocator.Native/bench")
 passed=0
 failed=0
 
@@ -91,6 +94,71 @@ for src in "$here"/test_*.c; do
     run_env=()
     build_and_run "$name (static)" "$build/$name.static" "${cflags[@]}" "$src" "${static_link[@]}"
 done
+
+# Linkage: what each library needs at run time. The native build takes the mmap family from
+# libc (Allocator/Platform/MmapFamily.cs), so neither library may load anything beyond the
+# system's C runtime: no libMonoPosixHelper.so, nothing found through LD_LIBRARY_PATH.
+echo "# linkage"
+# $1 = ELF file; succeeds when every DT_NEEDED entry is a system C runtime library.
+needs_only_system_libs() {
+    local needed lib
+    needed="$(readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')" || return 1
+    [[ -n "$needed" ]] || { echo "no NEEDED entries read from $1"; return 1; }
+    echo "NEEDED: $(tr '\n' ' ' <<<"$needed")"
+    for lib in $needed; do
+        case "$lib" in
+            libc.so.*|libm.so.*|libdl.so.*|librt.so.*|libpthread.so.*|ld-linux-*) ;;
+            *) echo "$1 needs $lib"; return 1 ;;
+        esac
+    done
+}
+# $1 = file; succeeds when it names no Mono.Posix helper (which would be dlopened at run time).
+names_no_mono_posix_helper() {
+    ! grep -c -a 'MonoPosixHelper' "$1"
+}
+check "libnumalloc.so: NEEDED lists system C runtime libraries only" needs_only_system_libs "$native/shared/libnumalloc.so"
+check "libnumalloc.so: does not name libMonoPosixHelper (nothing to dlopen beside it)" names_no_mono_posix_helper "$native/shared/libnumalloc.so"
+check "libnumalloc.a: does not name libMonoPosixHelper" names_no_mono_posix_helper "$native/static/libnumalloc.a"
+check "artifacts/native/shared ships no libMonoPosixHelper.so" test ! -e "$native/shared/libMonoPosixHelper.so"
+# ILC compiled the libc family and folded the Mono.Posix one away (symbols of the .so.dbg).
+libc_family_only() {
+    local syms
+    syms="$(nm "$native/shared/libnumalloc.so.dbg")" || return 1
+    grep -q 'Numalloc_Platform_LibcMmapFamily__MapInaccessible' <<<"$syms" || { echo "no LibcMmapFamily code"; return 1; }
+    ! grep -E 'MonoPosixMmapFamily|Mono_Unix' <<<"$syms" | head -n 5 | grep .
+}
+check "libnumalloc.so: the libc mmap family compiled in, no Mono.Posix code (ILC folded the switch)" libc_family_only
+
+# The .so copied alone into lib/, the program built in bin/ with an rpath to it: no
+# LD_LIBRARY_PATH, and nothing else in lib/ for the loader to find.
+link_dir="$build/linkage"
+rm -rf "$link_dir"
+mkdir -p "$link_dir/lib" "$link_dir/bin"
+cp "$native/shared/libnumalloc.so" "$link_dir/lib/"
+run_env=(-u LD_LIBRARY_PATH)
+build_and_run "linkage.c (libnumalloc.so alone in another directory, no LD_LIBRARY_PATH)" "$link_dir/bin/linkage" \
+    "${cflags[@]}" "$here/linkage.c" "-L$link_dir/lib" -lnumalloc "-Wl,-rpath,\$ORIGIN/../lib"
+# The .a with the documented line, read back from LINK.txt the way a user would, run with an
+# empty LD_LIBRARY_PATH from a directory that holds nothing else.
+run_env=(LD_LIBRARY_PATH=)
+build_and_run "linkage.c (libnumalloc.a, LINK.txt line, empty LD_LIBRARY_PATH)" "$link_dir/bin/linkage.static" \
+    "${cflags[@]}" "$here/linkage.c" "${static_link[@]}"
+check "linkage.c linked with libnumalloc.a: NEEDED lists system C runtime libraries only" \
+    needs_only_system_libs "$link_dir/bin/linkage.static"
+
+# The export guard (Allocator.Native/ExportGuard.cs): every export's body is one try with a
+# catch (Exception), so no exception reaches C; the checker must reject each way of breaking it.
+echo "# export guard"
+guard="$here/check-export-guard.py"
+check "every [UnmanagedCallersOnly] export is guarded (check-export-guard.py)" python3 "$guard" "$root/Allocator.Native"
+rejects_unguarded() {
+    local log rc
+    log="$(python3 "$guard" "$here/fixtures/export-unguarded.cs.txt" 2>&1)"; rc=$?
+    printf '%s\n' "$log"
+    [[ $rc -eq 1 && "$(grep -c '^FAIL ' <<<"$log")" -eq 5 && "$(grep -c '^ok ' <<<"$log")" -eq 2 ]] \
+        && grep -q '^ok .*: Guarded$' <<<"$log" && grep -q '^ok .*: Constant$' <<<"$log"
+}
+check "export-guard checker rejects the 5 unguarded exports of fixtures/export-unguarded.cs.txt, accepts the 2 guarded" rejects_unguarded
 
 echo "# headers"
 for h in "$include/numalloc.h" "$root/Allocator.Native/bench/na_bench.h"; do

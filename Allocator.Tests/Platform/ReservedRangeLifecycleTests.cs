@@ -3,21 +3,29 @@ using Numalloc.Platform;
 
 namespace Numalloc.Tests.Platform;
 
-[TestFixture]
+// Once per mmap family: Mono.Posix (the managed library's) and libc (the native build's).
+[TestFixture("Mono.Posix")]
+[TestFixture("libc")]
 [Platform("Linux")]
 [SupportedOSPlatform("linux")]
 public unsafe class ReservedRangeLifecycleTests
 {
     private const int PageCount = 8;
 
+    private readonly IMmapFamily _mmap;
     private LinuxPlatform _platform = null!;
     private nuint _page;
     private nuint _size;
 
+    public ReservedRangeLifecycleTests(string mmapFamily)
+    {
+        _mmap = MmapFamilies.Named(mmapFamily);
+    }
+
     [SetUp]
     public void SetUp()
     {
-        _platform = new LinuxPlatform();
+        _platform = new LinuxPlatform(_mmap);
         _page = _platform.PageSize;
         _size = _page * PageCount;
     }

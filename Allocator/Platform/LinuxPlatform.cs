@@ -1,12 +1,12 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
-using Mono.Unix.Native;
 
 namespace Numalloc.Platform;
 
 /// <summary>
-/// The Linux seam: the mmap family through Mono.Posix (Mono.Unix.Native.Syscall), the NUMA
-/// calls glibc does not wrap (mbind, get_mempolicy, move_pages, getcpu) through syscall(2),
+/// The Linux seam: the mmap family through an <see cref="IMmapFamily"/> (Mono.Posix in the
+/// managed library, libc in the native build: <see cref="MmapFamily"/>), the NUMA calls glibc
+/// does not wrap (mbind, get_mempolicy, move_pages, getcpu) through syscall(2),
 /// and madvise(MADV_DONTNEED) directly because posix_madvise ignores it.
 /// </summary>
 [SupportedOSPlatform("linux")]
@@ -20,22 +20,37 @@ internal sealed unsafe class LinuxPlatform : IPlatform
     private const int NodeMaskBits = 1024;
     private const int NodeMaskWords = NodeMaskBits / 64;
 
+    private readonly IMmapFamily _mmap;
     private readonly nuint _pageSize;
     private readonly int _possibleCpuCount;
 
-    /// <summary>Reads the page size (sysconf) and the possible CPUs (sysfs) once.</summary>
+    /// <summary>
+    /// Reads the page size (sysconf) and the possible CPUs (sysfs) once; the mmap family is the
+    /// build's default (<see cref="MmapFamily.Default"/>).
+    /// </summary>
     /// <exception cref="PlatformException">sysconf failed.</exception>
     public LinuxPlatform()
+        : this(MmapFamily.Default)
     {
-        long pageSize = Syscall.sysconf(SysconfName._SC_PAGESIZE);
-        if (pageSize <= 0)
+    }
+
+    /// <summary>A platform on an explicit mmap family, so tests can run both implementations.</summary>
+    /// <exception cref="PlatformException">sysconf failed.</exception>
+    internal LinuxPlatform(IMmapFamily mmap)
+    {
+        ArgumentNullException.ThrowIfNull(mmap);
+        _mmap = mmap;
+        int errno = mmap.QueryPageSize(out _pageSize);
+        if (errno != 0)
         {
-            PlatformThrowHelper.ThrowErrno("sysconf", "_SC_PAGESIZE", (int)Stdlib.GetLastError());
+            PlatformThrowHelper.ThrowErrno("sysconf", "_SC_PAGESIZE", errno);
         }
 
-        _pageSize = (nuint)pageSize;
-        _possibleCpuCount = ReadPossibleCpuCount();
+        _possibleCpuCount = ReadPossibleCpuCount(mmap);
     }
+
+    /// <summary>The mmap family this platform maps memory with.</summary>
+    internal IMmapFamily Mmap => _mmap;
 
     /// <inheritdoc/>
     public nuint PageSize => _pageSize;
@@ -80,7 +95,7 @@ internal sealed unsafe class LinuxPlatform : IPlatform
     public void Commit(void* address, nuint sizeBytes)
     {
         CheckRange(address, sizeBytes);
-        Protect(address, sizeBytes, MmapProts.PROT_READ | MmapProts.PROT_WRITE);
+        Protect(address, sizeBytes, readWrite: true);
     }
 
     /// <inheritdoc/>
@@ -91,7 +106,7 @@ internal sealed unsafe class LinuxPlatform : IPlatform
         // Drop the pages first so they are gone even if mprotect fails; PROT_NONE then makes a
         // touch fault instead of silently faulting in a fresh zero page.
         DontNeed(address, sizeBytes);
-        Protect(address, sizeBytes, MmapProts.PROT_NONE);
+        Protect(address, sizeBytes, readWrite: false);
     }
 
     /// <inheritdoc/>
@@ -217,7 +232,7 @@ internal sealed unsafe class LinuxPlatform : IPlatform
     /// Reads <see cref="PossibleCpusPath"/>: highest id + 1. Falls back to sysconf(_SC_NPROCESSORS_CONF)
     /// only when sysfs is not mounted (some sandboxes), since a table sized from it could be too small.
     /// </summary>
-    private static int ReadPossibleCpuCount()
+    private static int ReadPossibleCpuCount(IMmapFamily mmap)
     {
         if (File.Exists(PossibleCpusPath))
         {
@@ -228,44 +243,39 @@ internal sealed unsafe class LinuxPlatform : IPlatform
             }
         }
 
-        long configured = Syscall.sysconf(SysconfName._SC_NPROCESSORS_CONF);
-        return configured > 0 ? (int)configured : Environment.ProcessorCount;
+        return mmap.QueryConfiguredCpuCount(out int configured) == 0 ? configured : Environment.ProcessorCount;
     }
 
-    private static void* Map(nuint sizeBytes)
+    private void* Map(nuint sizeBytes)
     {
         // NORESERVE: a large reservation must not count against overcommit until committed.
-        nint start = Syscall.mmap(
-            IntPtr.Zero,
-            sizeBytes,
-            MmapProts.PROT_NONE,
-            MmapFlags.MAP_PRIVATE | MmapFlags.MAP_ANONYMOUS | MmapFlags.MAP_NORESERVE,
-            -1,
-            0);
-        if (start == Syscall.MAP_FAILED)
+        int errno = _mmap.MapInaccessible(sizeBytes, out void* start);
+        if (errno != 0)
         {
             PlatformThrowHelper.ThrowErrno(
                 "mmap",
                 string.Create(System.Globalization.CultureInfo.InvariantCulture, $"NULL, {sizeBytes}, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE"),
-                (int)Stdlib.GetLastError());
+                errno);
         }
 
-        return (void*)start;
+        return start;
     }
 
-    private static void Unmap(void* address, nuint sizeBytes)
+    private void Unmap(void* address, nuint sizeBytes)
     {
-        if (Syscall.munmap((nint)address, sizeBytes) != 0)
+        int errno = _mmap.Unmap(address, sizeBytes);
+        if (errno != 0)
         {
-            PlatformThrowHelper.ThrowRangeCallFailed("munmap", address, sizeBytes, (int)Stdlib.GetLastError());
+            PlatformThrowHelper.ThrowRangeCallFailed("munmap", address, sizeBytes, errno);
         }
     }
 
-    private static void Protect(void* address, nuint sizeBytes, MmapProts protection)
+    private void Protect(void* address, nuint sizeBytes, bool readWrite)
     {
-        if (Syscall.mprotect((nint)address, sizeBytes, protection) != 0)
+        int errno = _mmap.Protect(address, sizeBytes, readWrite);
+        if (errno != 0)
         {
-            PlatformThrowHelper.ThrowRangeCallFailed("mprotect", address, sizeBytes, (int)Stdlib.GetLastError());
+            PlatformThrowHelper.ThrowRangeCallFailed("mprotect", address, sizeBytes, errno);
         }
     }
 

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Numalloc;
 
 internal static partial class Interop
@@ -46,5 +48,19 @@ internal static partial class Interop
             EOPNOTSUPP => nameof(EOPNOTSUPP),
             _ => "errno",
         };
+
+        /// <summary>
+        /// glibc's <c>int *__errno_location(void)</c>: the address of the calling thread's errno
+        /// (what the C macro <c>errno</c> expands to). The C exports set errno through it, as
+        /// POSIX says a failing malloc-family call does; no SetLastError: it cannot fail.
+        /// </summary>
+        [LibraryImport("libc", EntryPoint = "__errno_location")]
+        internal static unsafe partial int* ErrnoLocation();
+
+        /// <summary>
+        /// Sets the calling thread's C errno. Call it last before returning to C: any later
+        /// P/Invoke (or the runtime's own calls) may overwrite errno again.
+        /// </summary>
+        internal static unsafe void SetErrno(int value) => *ErrnoLocation() = value;
     }
 }
