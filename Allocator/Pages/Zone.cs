@@ -275,6 +275,11 @@ internal sealed unsafe class Zone
     /// <returns>Pages purged.</returns>
     internal long Purge(bool all, uint nowMs, int decayMs)
     {
+        // A tick skips a zone with nothing dirty without taking its lock (an idle heap costs the
+        // purger no lock traffic). A racy read: a stale zero only defers a block to the next tick.
+        // Trim and decay 0 always look under the lock, so they never miss a free that preceded them.
+        if (!all && _buddy.DirtyPages == 0)
+            return 0;
         Span<int> batch = stackalloc int[PurgeBatchBlocks];
         Span<bool> done = stackalloc bool[PurgeBatchBlocks];
         long purged = 0;
