@@ -94,7 +94,7 @@ public sealed unsafe class BuddyPurgeStateTests
     }
 
     [Test]
-    public void TakenForPurge_IsNeitherServedNorMerged_AndComesBackPurgedAtTheTail()
+    public void TakenForPurge_IsNeitherServedNorMerged_AndComesBackPurged_BehindLaterDirtyFrees()
     {
         BuddyAllocator buddy = NewZone();
         int first = buddy.TryAllocate(MaxOrder, PageState.Allocated);

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
-using Numalloc.Platform;
 
 namespace Numalloc.Pages;
 
