@@ -151,4 +151,22 @@ public sealed unsafe class BuddyPurgeStateTests
         Assert.That(buddy.TakeForPurge(taken, maxPages: 1 << 20, all: true, 0, 0), Is.EqualTo(2));
         Assert.That(buddy.DirtyPages, Is.Zero);
     }
+
+    [Test]
+    public void IsolatingAndUnisolating_KeepsABlocksDirtyStateAndStamp_AndTheDirtyCount()
+    {
+        BuddyAllocator buddy = NewZone();
+        int block = buddy.TryAllocate(MaxOrder, PageState.Allocated);
+        buddy.Free(block, MaxOrder, isolated: false, nowMs: 9);
+
+        buddy.MoveRange(block, BlockPages, toIsolated: true);
+        Assert.That(buddy.DirtyPages, Is.Zero, "isolated free pages are not counted (they go offline)");
+        Span<int> taken = stackalloc int[4];
+        Assert.That(buddy.TakeForPurge(taken, 1 << 20, all: true, 0, 0), Is.Zero, "isolated pages are not purged");
+
+        buddy.MoveRange(block, BlockPages, toIsolated: false);
+        Assert.That(buddy.DirtyPages, Is.EqualTo(BlockPages));
+        Assert.That(IsDirty(block), Is.True);
+        Assert.That(_pages[block].Owner, Is.EqualTo(9u));
+    }
 }

@@ -18,9 +18,9 @@ namespace Numalloc.Pages;
 /// at the head of its list, so recently freed (warm) blocks are served first, and the purger scans
 /// whole lists for dirty heads (cheap: a tick skips a zone with nothing dirty, and free lists are
 /// mostly a few large blocks; a tail for purged blocks measured 10 ns more on the zone's alloc+free
-/// pair). Split halves inherit the parent's state and stamp. Coalescing merges dirty and purged buddies freely (refusing would
-/// fragment the zone, and with purging off a block could never become whole again): the merged block
-/// is dirty if either part is, stamped with the newer stamp, so <see cref="DirtyPages"/> is an upper
+/// pair). Split halves inherit the parent's state and stamp. Coalescing merges dirty and purged
+/// buddies freely (refusing would fragment the zone, and with purging off a block could never become
+/// whole again): the merged block is dirty if either part is, stamped with the newer stamp, so <see cref="DirtyPages"/> is an upper
 /// bound of the resident free pages, and purging such a block again madvises some pages that are
 /// already gone, which costs the kernel a page-table walk and nothing else.
 /// </para>
