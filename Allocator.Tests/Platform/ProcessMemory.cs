@@ -84,6 +84,13 @@ internal static unsafe class ProcessMemory
         return resident;
     }
 
+    /// <summary>This process's resident set in bytes: the second field of /proc/self/statm, in pages.</summary>
+    public static long ResidentBytes()
+    {
+        string[] fields = File.ReadAllText("/proc/self/statm").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return long.Parse(fields[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+    }
+
     private static List<(nuint Start, nuint End, string Permissions)> ReadMaps()
     {
         var result = new List<(nuint, nuint, string)>();

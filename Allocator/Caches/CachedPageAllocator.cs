@@ -237,6 +237,18 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         return before > 0;
     }
 
+    /// <summary>
+    /// Gives free memory back to the OS now (<c>malloc_trim</c>, <c>na_trim</c>): drains every per-CPU
+    /// cache and every thread's magazines into the zones, then purges every free page of every zone
+    /// with madvise(MADV_DONTNEED). The entry point for the facade's <c>Trim()</c>.
+    /// </summary>
+    /// <returns>Bytes purged by this call.</returns>
+    public long Trim()
+    {
+        DrainAll();
+        return _pages.Trim();
+    }
+
     /// <summary>Pages sitting in per-CPU caches and magazines now (racy: a statistic).</summary>
     public long CachedPages()
     {

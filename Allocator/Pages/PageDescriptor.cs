@@ -26,6 +26,13 @@ internal enum PageState : byte
     /// to the zone. A free of such a page is a double free; a cache flush returns it to the zone.
     /// </summary>
     Cached = 6,
+
+    /// <summary>
+    /// Head of a free block the purger took off the free lists while it returns the block's pages to
+    /// the OS, outside the zone lock: nothing allocates it or merges with it, and a free of it is a
+    /// double free. It goes back on the lists, purged, when the madvise returns.
+    /// </summary>
+    Purging = 7,
 }
 
 /// <summary>
@@ -52,11 +59,23 @@ internal struct PageDescriptor
     /// <summary>Index of the zone that owns the page's memory block.</summary>
     [FieldOffset(10)] public byte Zone;
 
-    /// <summary>Layer-specific flags (the object and movable layers use them).</summary>
+    /// <summary>
+    /// Layer-specific flags (the object and movable layers use them). On the head of a free block the
+    /// buddy allocator's: <see cref="FreeDirty"/>.
+    /// </summary>
     [FieldOffset(11)] public byte Flags;
 
-    /// <summary>Layer-specific owner word: a slab's size class, a movable buffer's handle slot.</summary>
+    /// <summary>
+    /// Layer-specific owner word: a slab's size class, a movable buffer's handle slot. On the head of
+    /// a dirty free block: the purge clock (ms) when it was last freed.
+    /// </summary>
     [FieldOffset(12)] public uint Owner;
+
+    /// <summary>
+    /// <see cref="Flags"/> bit of a free block's head: its pages may be resident (freed since they
+    /// were last purged). Clear: they were returned to the OS, or never touched since the block was onlined.
+    /// </summary>
+    public const byte FreeDirty = 1;
 
     /// <summary>The list terminator.</summary>
     public const int NoPage = -1;

@@ -17,6 +17,16 @@ namespace Numalloc.Pages;
 /// start Absent; <c>normal=</c> and <c>movable=</c> blocks are onlined at construction, the rest by
 /// growth or an operator. Descriptors: one reservation for the whole heap, committed one block's
 /// worth when that block is first onlined, never decommitted (bad-free checks read them).
+/// <para>
+/// Purging (decay_ms, like jemalloc's dirty_decay_ms): free pages stay resident ("dirty") for
+/// <see cref="DecayMs"/> after their free, then go back to the OS through madvise(MADV_DONTNEED)
+/// (<see cref="IPlatform.Purge"/>): they stay mapped and read back as zero. A background thread
+/// (<see cref="BackgroundPurger"/>) runs <see cref="PurgeTick()"/> every decay/8 (10 ms to 1 s); it
+/// also advances the purge clock that frees stamp their blocks with, so a block is purged between
+/// one tick before and one tick after its decay ends. decay_ms = 0 purges at the free, on the freeing
+/// thread after the zone lock is released; -1 never purges by time. <see cref="Trim"/> purges every
+/// free page now, whatever decay_ms says.
+/// </para>
 /// </remarks>
 internal sealed unsafe class PageHeap : IDisposable
 {
@@ -27,14 +37,32 @@ internal sealed unsafe class PageHeap : IDisposable
     private readonly BindMode _bindMode;
     private readonly Zone[] _zones;
     private readonly nuint _descriptorBytes;
+    private readonly long _clockOriginMs = Environment.TickCount64;
+    private readonly BackgroundPurger? _purger;
     private PageDescriptor* _descriptors;
     private int _disposed;
+
+    // The purge clock: ms since the heap was built on a wrapping 32-bit count, advanced by each
+    // purge tick (as jiffies by the timer tick) so that a free stamps its block with one field load.
+    private uint _purgeClockMs;
 
     /// <summary>Reserves the heap for <paramref name="topology"/> and onlines the initial blocks.</summary>
     /// <exception cref="ConfigException">The options are invalid.</exception>
     /// <exception cref="ArgumentException">The heap would exceed 2^31 pages.</exception>
     /// <exception cref="PlatformException">The reservation or an initial online failed (nothing is kept).</exception>
     public PageHeap(AllocatorOptions options, NumaTopology topology, IPlatform platform)
+        : this(options, topology, platform, startPurger: true)
+    {
+    }
+
+    /// <summary>
+    /// Reserves the heap; with <paramref name="startPurger"/> false no background thread purges by
+    /// decay, and only explicit <see cref="PurgeTick(uint)"/> calls do (deterministic tests).
+    /// </summary>
+    /// <exception cref="ConfigException">The options are invalid.</exception>
+    /// <exception cref="ArgumentException">The heap would exceed 2^31 pages.</exception>
+    /// <exception cref="PlatformException">The reservation or an initial online failed (nothing is kept).</exception>
+    internal PageHeap(AllocatorOptions options, NumaTopology topology, IPlatform platform, bool startPurger)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(topology);
@@ -42,6 +70,7 @@ internal sealed unsafe class PageHeap : IDisposable
         options.Validate();
         _platform = platform;
         _bindMode = options.Bind == BindPolicy.Strict ? BindMode.Strict : BindMode.Preferred;
+        DecayMs = options.DecayMs;
         Topology = topology;
 
         int normalMax = checked((int)options.BlocksFor(options.NormalMaxBytes));
@@ -87,6 +116,8 @@ internal sealed unsafe class PageHeap : IDisposable
                 for (int i = 0; i < movableStart; i++)
                     OnlineCore(block++, ZoneType.Movable);
             }
+            if (startPurger && DecayMs > 0)
+                _purger = new BackgroundPurger(this, BackgroundPurger.IntervalFor(DecayMs));
         }
         catch
         {
@@ -97,6 +128,18 @@ internal sealed unsafe class PageHeap : IDisposable
 
     /// <summary>The heap arithmetic.</summary>
     public HeapLayout Layout { get; }
+
+    /// <summary>How long free pages stay resident before they are purged, in ms: 0 = at the free, -1 = never.</summary>
+    public int DecayMs { get; }
+
+    /// <summary>The background purger's tick in ms, or 0 when none runs.</summary>
+    public int PurgeIntervalMs => _purger?.IntervalMs ?? 0;
+
+    /// <summary>The purge clock now (ms, wrapping): what a free stamps its block with.</summary>
+    internal uint PurgeClockMs => _purgeClockMs; // a plain load: a stale value only makes a stamp one tick older
+
+    /// <summary>decay_ms = 0: the zone purges after every free.</summary>
+    internal bool PurgesAtFree => DecayMs == 0;
 
     /// <summary>The block-state table.</summary>
     public MemoryBlockTable Blocks { get; } = null!;
@@ -228,6 +271,63 @@ internal sealed unsafe class PageHeap : IDisposable
         ZoneOf(Layout.NodeOfBlock(block), MemoryBlockTable.ZoneOf(entry)).Free(page, order, p);
     }
 
+    /// <summary>
+    /// Returns every dirty free page of every zone to the OS now (madvise outside the zone locks),
+    /// whatever decay_ms says. Pages in the cache layer are not free to the zones: drain them first
+    /// (<c>CachedPageAllocator.Trim</c> does).
+    /// </summary>
+    /// <returns>Bytes purged by this call.</returns>
+    public long Trim()
+    {
+        long pages = 0;
+        foreach (Zone zone in _zones)
+            pages += zone.Purge(all: true, 0, 0);
+        return pages * HeapLayout.PageSize;
+    }
+
+    /// <summary>One purger tick at the real clock (what the background thread runs).</summary>
+    /// <returns>Bytes purged.</returns>
+    internal long PurgeTick() => PurgeTick((uint)(Environment.TickCount64 - _clockOriginMs));
+
+    /// <summary>
+    /// One purger tick at <paramref name="nowMs"/> on the purge clock: advances the clock, then purges
+    /// every dirty free block freed at least decay_ms before it. Tests drive decay with it.
+    /// </summary>
+    /// <returns>Bytes purged.</returns>
+    internal long PurgeTick(uint nowMs)
+    {
+        // Volatile: later frees on any CPU stamp with the new time soon; nothing else is ordered by it.
+        Volatile.Write(ref _purgeClockMs, nowMs);
+        if (DecayMs < 0)
+            return 0;
+        long pages = 0;
+        foreach (Zone zone in _zones)
+            pages += zone.Purge(all: false, nowMs, DecayMs);
+        return pages * HeapLayout.PageSize;
+    }
+
+    /// <summary>madvise(MADV_DONTNEED) on a free block the caller took off the lists.</summary>
+    /// <returns>False when the OS refused (the block keeps its pages).</returns>
+    internal bool TryPurgeBlock(int page, int order)
+    {
+        void* address = Layout.AddressOfPage(page);
+        nuint bytes = (nuint)HeapLayout.PageSize << order;
+        try
+        {
+            _platform.Purge(address, bytes);
+            if (OperatingSystem.IsWindows())
+            {
+                // Windows purges by decommit + recommit, which forgets the preferred node.
+                _platform.Bind(address, bytes, Topology.Nodes[Layout.NodeOfBlock(Layout.BlockOfPage(page))].PhysicalNode, _bindMode);
+            }
+            return true;
+        }
+        catch (PlatformException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A snapshot of every node, zone and block; safe while allocation runs.</summary>
     public HeapStats Snapshot()
     {
@@ -253,6 +353,9 @@ internal sealed unsafe class PageHeap : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) // once only, even if two threads race
             return;
+        // The purger first: a tick must never madvise a range after it was released (and perhaps
+        // mapped again by someone else).
+        _purger?.Dispose();
         if (Layout.Base is not null)
             _platform.Release(Layout.Base, Layout.SizeBytes);
         if (_descriptors is not null)

@@ -16,6 +16,17 @@ namespace Numalloc.Pages;
 /// Race: isolation of a block against allocation and free. Rule: a block changes between Online and
 /// Isolated only under this lock (CAS on the table byte inside it), and allocation and free read the
 /// block state under the same lock, so no page of a block is served once its isolation completed.
+/// Race: purging against allocation and free. MADV_DONTNEED zeroes whatever it hits, so a page must
+/// not be purged while anyone may write it, and the syscall must not run under this lock. Rule (the
+/// kernel's free page reporting does the same): under the lock <see cref="Purge"/> takes a batch of
+/// dirty blocks off the free lists and marks their heads <see cref="PageState.Purging"/>, so no
+/// allocation can get them and no free can merge with them or free them again; it madvises them with
+/// the lock released and puts them back, purged, under the lock. While a batch is out its pages still
+/// count as free for the watermarks and growth (<c>_purgingPages</c>), and an allocation that finds
+/// the lists empty while a batch is out waits for it instead of failing. A memory block isolated while
+/// a batch is out gets its pages back on the isolated lists; until then they are missing from
+/// <see cref="CountIsolatedFree"/>, so an offline that finds a block not yet free retries (it must
+/// read <see cref="ZoneStats.PurgingPages"/> before it declares the block busy).
 /// </remarks>
 internal sealed unsafe class Zone
 {
@@ -33,6 +44,22 @@ internal sealed unsafe class Zone
     private long _allocations;
     private long _frees;
     private long _isolatedServes;
+    private long _purgedPages;
+    private long _purges;
+    private long _purgeFailures;
+
+    // Pages of blocks taken off the lists by a purge in flight: written under _lock, read without it
+    // by an allocation waiting for the batch to come back.
+    private long _purgingPages;
+
+    /// <summary>Most blocks one purge batch takes off the lists (its indices live on the stack).</summary>
+    internal const int PurgeBatchBlocks = 64;
+
+    /// <summary>Most pages one purge batch takes off the lists (16 MiB), so a batch is out only briefly.</summary>
+    internal const long PurgeBatchPages = 4096;
+
+    // Allocations that find the lists empty while a purge batch is out wait for it this many times at most.
+    private const int MaxPurgeWaits = 64;
 
     // Written under the node's growth lock.
     private long _growths;
@@ -133,16 +160,20 @@ internal sealed unsafe class Zone
         ArgumentOutOfRangeException.ThrowIfGreaterThan(order, PageHeap.MaxOrder);
         if (pages.IsEmpty)
             return 0;
+        int purgeWaits = 0;
         for (int attempt = 0; attempt < 3; attempt++)
         {
             int taken = 0;
             bool belowLow;
+            bool purgeOut;
             lock (_lock)
             {
                 // Eligibility re-checked under the lock: the zonelist that led here may be torn.
                 if (!Admits(flags) || _adminDown)
                     return 0;
-                while (taken < pages.Length && _buddy.FreePages - (1L << order) >= _watermarks.Min)
+                // Pages a purge batch has out are free, only briefly off the lists (see the remarks).
+                long free = _buddy.FreePages + _purgingPages;
+                while (taken < pages.Length && free - (1L << order) >= _watermarks.Min)
                 {
                     int page = _buddy.TryAllocate(order, state);
                     if (page == PageDescriptor.NoPage)
@@ -150,15 +181,24 @@ internal sealed unsafe class Zone
                     if (_heap.Blocks.State(_heap.Layout.BlockOfPage(page)) == BlockState.Isolated)
                         _isolatedServes++; // must never happen: isolated pages are not on these lists
                     pages[taken++] = page;
+                    free -= 1L << order;
                 }
                 _allocations += taken;
-                belowLow = _buddy.FreePages < _watermarks.Low;
+                belowLow = free < _watermarks.Low;
+                purgeOut = _purgingPages > 0;
             }
             if (taken > 0)
             {
                 if (belowLow && CanGrow)
                     _heap.TryGrow(this, 0);
                 return taken;
+            }
+            if (purgeOut && purgeWaits++ < MaxPurgeWaits)
+            {
+                // The pages may be in the batch: wait for it rather than fail or grow for nothing.
+                WaitForPurgeBatch();
+                attempt--;
+                continue;
             }
             if (!_heap.TryGrow(this, 1L << order))
                 return 0;
@@ -171,7 +211,7 @@ internal sealed unsafe class Zone
     {
         lock (_lock)
         {
-            long free = _buddy.FreePages;
+            long free = _buddy.FreePages + _purgingPages;
             return free < _watermarks.Low || free - neededPages < _watermarks.Min;
         }
     }
@@ -188,6 +228,8 @@ internal sealed unsafe class Zone
         {
             FreeLocked(page, order, address);
         }
+        if (_heap.PurgesAtFree)
+            Purge(all: true, 0, 0);
     }
 
     /// <summary>Frees several blocks of <paramref name="order"/> under one hold of the lock (the cache layer's drain).</summary>
@@ -199,20 +241,102 @@ internal sealed unsafe class Zone
             foreach (int page in pages)
                 FreeLocked(page, order, _heap.Layout.AddressOfPage(page));
         }
+        if (_heap.PurgesAtFree)
+            Purge(all: true, 0, 0);
     }
 
     private void FreeLocked(int page, int order, void* address)
     {
         ref PageDescriptor d = ref _heap.Descriptor(page);
-        if (d.State is PageState.Free or PageState.Isolated)
+        if (d.State is PageState.Free or PageState.Isolated or PageState.Purging)
             PageThrowHelper.ThrowBadFree(address, order, "the page is already free (double free)");
         if (d.State == PageState.None)
             PageThrowHelper.ThrowBadFree(address, order, "not the head of an allocated block (an interior page, or freed already)");
         if (d.Order != order)
             PageThrowHelper.ThrowBadFree(address, order, $"wrong order: the block was allocated with order {d.Order}");
         bool isolated = _heap.Blocks.State(_heap.Layout.BlockOfPage(page)) == BlockState.Isolated;
-        _buddy.Free(page, order, isolated);
+        _buddy.Free(page, order, isolated, _heap.PurgeClockMs);
         _frees++;
+    }
+
+    /*
+     * Purging (see the class remarks for the race with allocation and free). Batches of at most
+     * PurgeBatchBlocks blocks and PurgeBatchPages pages leave the lists at a time, so an allocation
+     * never waits long and the lock is held only for list surgery; the syscalls run unlocked.
+     */
+
+    /// <summary>
+    /// Returns dirty free pages to the OS: every dirty block when <paramref name="all"/> (trim, or
+    /// decay 0), else those freed at least <paramref name="decayMs"/> before <paramref name="nowMs"/>
+    /// on the purge clock. Isolated free pages are left alone: they are decommitted when their
+    /// block goes offline. A failed madvise puts its block back dirty and ends the call.
+    /// </summary>
+    /// <returns>Pages purged.</returns>
+    internal long Purge(bool all, uint nowMs, int decayMs)
+    {
+        // A tick skips a zone with nothing dirty without taking its lock (an idle heap costs the
+        // purger no lock traffic). A racy read: a stale zero only defers a block to the next tick.
+        // Trim and decay 0 always look under the lock, so they never miss a free that preceded them.
+        if (!all && _buddy.DirtyPages == 0)
+            return 0;
+        Span<int> batch = stackalloc int[PurgeBatchBlocks];
+        Span<bool> done = stackalloc bool[PurgeBatchBlocks];
+        long purged = 0;
+        while (true)
+        {
+            int count;
+            lock (_lock)
+            {
+                count = _buddy.TakeForPurge(batch, PurgeBatchPages, all, nowMs, decayMs);
+                for (int i = 0; i < count; i++)
+                    _purgingPages += 1L << _heap.Descriptor(batch[i]).Order;
+            }
+            if (count == 0)
+                return purged;
+
+            // Unlocked: the blocks say Purging, so nobody else reads or writes their pages now.
+            bool failed = false;
+            for (int i = 0; i < count; i++)
+            {
+                done[i] = _heap.TryPurgeBlock(batch[i], _heap.Descriptor(batch[i]).Order);
+                failed |= !done[i];
+            }
+
+            lock (_lock)
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    int page = batch[i];
+                    long pages = 1L << _heap.Descriptor(page).Order;
+                    bool isolated = _heap.Blocks.State(_heap.Layout.BlockOfPage(page)) == BlockState.Isolated;
+                    _buddy.ReturnPurged(page, isolated, done[i]);
+                    if (done[i])
+                    {
+                        _purgedPages += pages;
+                        _purges++;
+                        purged += pages;
+                    }
+                    else
+                    {
+                        _purgeFailures++;
+                    }
+                    _purgingPages -= pages;
+                }
+            }
+            if (failed)
+                return purged; // the OS refused: do not spin on blocks that keep coming back dirty
+        }
+    }
+
+    // An allocation found the lists empty while a purge batch was out: the batch comes back after
+    // at most PurgeBatchBlocks madvise calls, made without any lock, so this wait always ends.
+    private void WaitForPurgeBatch()
+    {
+        SpinWait spin = default;
+        // Acquire: pairs with the purger's lock release after it put the batch back; a stale non-zero
+        // value only costs one more spin, the retry under the lock is what counts.
+        while (Volatile.Read(ref _purgingPages) > 0)
+            spin.SpinOnce(sleep1Threshold: 20);
     }
 
     /// <summary>
@@ -300,7 +424,8 @@ internal sealed unsafe class Zone
             return new ZoneStats(Node, Type, Index, _buddy.FreePages, _buddy.IsolatedFreePages, _managedPages,
                 perOrder.MoveToImmutable(), _watermarks, _onlineBlocks, _isolatedBlocks, MaxBlocks,
                 _allocations, _frees, Interlocked.Read(ref _growths), Interlocked.Read(ref _growthFailures),
-                _isolatedServes, _adminDown, _goingOffline);
+                _isolatedServes, _adminDown, _goingOffline,
+                _buddy.DirtyPages, _purgingPages, _purgedPages, _purges, _purgeFailures);
         }
     }
 

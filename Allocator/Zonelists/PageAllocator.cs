@@ -105,6 +105,13 @@ internal sealed unsafe class PageAllocator : IDisposable
     /// <exception cref="InvalidOperationException">Not ours, not page-aligned, interior, already free or wrong order; the heap is unchanged.</exception>
     public void FreePages(void* p, int order) => Heap.FreePages(p, order);
 
+    /// <summary>
+    /// Returns every free page of the zones to the OS now (see <see cref="PageHeap.Trim"/>); pages in
+    /// caches in front of this allocator are not included.
+    /// </summary>
+    /// <returns>Bytes purged by this call.</returns>
+    public long Trim() => Heap.Trim();
+
     /// <summary>A snapshot of the heap, the numastat counters and the zonelist state.</summary>
     public PageAllocatorStats Snapshot() =>
         new(Heap.Snapshot(), Zonelists.Generation, Zonelists.ReaderRestarts);
