@@ -180,7 +180,13 @@ internal sealed unsafe class HotplugController
         }
 
         // 4. Zonelists: a zone that lost its last online block (and cannot grow) drops out.
-        _pages.Zonelists.Rebuild();
+        bool listsChanged = false;
+        foreach (int block in isolated)
+            listsChanged |= !ZoneOfBlock(block).IsListed;
+        foreach (Zone zone in zones)
+            listsChanged |= !zone.IsListed;
+        if (listsChanged)
+            _pages.Zonelists.Rebuild();
         TestHookAtStep?.Invoke(OfflineStep.Isolated);
         progress?.Invoke(new HotplugProgress(HotplugPhase.Isolated, 0, 0, 0, 0));
 
