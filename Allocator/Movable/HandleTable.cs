@@ -88,6 +88,7 @@ internal sealed unsafe class HandleTable : IDisposable
     /// <summary>Puts a slot whose word says Freed back on the free list.</summary>
     public void Return(int slot)
     {
+        // Acquire (debug check only): the word the releaser wrote before returning the slot.
         Debug.Assert(HandleWord.State(Volatile.Read(ref _entries[slot].Word)) == HandleState.Freed, "only freed slots return");
         lock (_freeLock)
         {

@@ -70,6 +70,7 @@ internal sealed unsafe class MovableHeap : IDisposable
     public int LiveCount => _table.LiveCount;
 
     /// <summary>The migration counters.</summary>
+    // Interlocked.Read: whole 64-bit values of counters other threads add to; nothing is ordered.
     public MovableStats Stats => new(
         _table.LiveCount,
         Interlocked.Read(ref _migrated),
@@ -182,9 +183,9 @@ internal sealed unsafe class MovableHeap : IDisposable
                     return;
                 }
             }
+            // Full fence (CAS): the migrator's republish CAS sees the flag and completes the free.
             else if (Interlocked.CompareExchange(ref e->Word, w | HandleWord.FreeRequested, w) == w)
             {
-                // Full fence (CAS): the migrator's republish CAS sees the flag and completes the free.
                 return;
             }
         }
