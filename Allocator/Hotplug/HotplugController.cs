@@ -248,10 +248,17 @@ internal sealed unsafe class HotplugController
             if (timedOut)
             {
                 RollBack(target, zones, wholeZones, isolated, announced, round, pagesMigrated, progress);
-                return new HotplugResult(HotplugStatus.TimedOut, left.Movable.Count, $"{target}: {left.Movable.Count} movable buffer(s) still pinned after {timeoutMs} ms", [], pagesMigrated, round, TimeSpan.Zero);
+                return new HotplugResult(HotplugStatus.TimedOut, left.Movable.Count, $"{target}: {left.Movable.Count} movable buffer(s) still pinned (or with no room elsewhere) after {timeoutMs} ms", [], pagesMigrated, round, TimeSpan.Zero);
             }
             if (left.Movable.Count > 0 && left.UnmovablePages == 0)
-                Thread.Yield(); // pinned buffers: give their holders the CPU before the next round
+            {
+                // Pinned buffers (or no room): give their holders the CPU before the next round, and
+                // back off from the third round on so a long timeout does not spin on drains.
+                if (round < 3)
+                    Thread.Yield();
+                else
+                    Thread.Sleep(1);
+            }
         }
     }
 
