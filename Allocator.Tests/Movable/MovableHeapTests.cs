@@ -215,12 +215,15 @@ public sealed unsafe class MovableHeapTests
         HotplugRig.Fill(b, 2);
         int failures = 0;
         int done = 0;
+        var start = new Barrier(3);
         void Crossing(MovableBuffer first, MovableBuffer second, int firstSeed, int secondSeed)
         {
+            start.SignalAndWait();
             for (int i = 0; i < Iterations; i++)
             {
                 using MovablePin p1 = first.Pin();
                 using MovablePin p2 = second.Pin();
+                Thread.Yield(); // hold the crossed pins a while: the migrator meets them
                 using MovablePin nested = first.Pin();
                 if (p1.Span[100] != (byte)(firstSeed + 700) || p2.Span[100] != (byte)(secondSeed + 700) || nested.Address != p1.Address)
                     Interlocked.Increment(ref failures);
@@ -233,6 +236,7 @@ public sealed unsafe class MovableHeapTests
         var migrator = new Thread(() =>
         {
             var last = new long[2];
+            start.SignalAndWait();
             while (Volatile.Read(ref done) < 2)
             {
                 foreach ((MovableBuffer buf, int i) in new[] { (a, 0), (b, 1) })
@@ -263,7 +267,7 @@ public sealed unsafe class MovableHeapTests
             Assert.That(rig.Movable.MigrateOne((int)(uint)buf.Handle - 1, HeadPage(rig, buf)), Is.EqualTo(MigrationOutcome.Migrated));
         Assert.That(failures, Is.Zero, "pinned contents and addresses stable");
         Assert.That(HotplugRig.Holds(a, 1) && HotplugRig.Holds(b, 2), Is.True);
-        TestContext.Out.WriteLine($"migrations during the crossing: {migrations}, rollbacks: {rig.Movable.Stats.PinnedRollbacks}");
+        TestContext.Out.WriteLine($"migrations during the crossing: {migrations}, pin rollbacks: {rig.Movable.Stats.PinnedRollbacks}");
         a.Free();
         b.Free();
         rig.AssertReconciled();
@@ -285,8 +289,8 @@ public sealed unsafe class MovableHeapTests
         var freer = new Thread(() =>
         {
             go.SignalAndWait();
-            foreach (MovableBuffer buf in buffers)
-                buf.Free();
+            for (int i = Buffers - 1; i >= 0; i--) // from the other end: the two meet in the middle
+                buffers[i].Free();
         });
         freer.Start();
         go.SignalAndWait();
