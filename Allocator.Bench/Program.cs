@@ -36,6 +36,10 @@ internal static class Program
         string[] rest = args.Where((a, i) => a != "--quick" && !(at >= 0 && (i == at || i == at + 1))).ToArray();
         if (!rest.Contains("--filter"))
             rest = [.. rest, "--filter", "*"];
+        // A bare word (eng/bench.sh --quick Hotplug) matches any benchmark whose full name contains it.
+        int f = Array.IndexOf(rest, "--filter");
+        if (f + 1 < rest.Length && rest[f + 1].IndexOfAny(['*', '?']) < 0)
+            rest[f + 1] = $"*{rest[f + 1]}*";
         var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create(artifacts, quick));
         return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
     }

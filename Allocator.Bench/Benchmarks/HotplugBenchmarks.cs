@@ -1,0 +1,170 @@
+using BenchmarkDotNet.Attributes;
+using Numalloc.Admin;
+using Numalloc.Caches;
+using Numalloc.Hotplug;
+using Numalloc.Movable;
+using Numalloc.Pages;
+using Numalloc.Platform;
+using Numalloc.Topology;
+using Numalloc.Zonelists;
+
+namespace Numalloc.Bench.Benchmarks;
+
+/// <summary>
+/// Offline latency of a 64 MiB Movable zone full of unpinned movable buffers (every buffer migrated
+/// to the other node). Each iteration builds a fresh heap and fills the zone in its setup.
+/// </summary>
+[BenchmarkCategory("hotplug")]
+public unsafe class HotplugOfflineBenchmarks
+{
+    private const int BufferBytes = 64 * 1024;
+
+    private CachedPageAllocator _caches = null!;
+    private MovableHeap _movable = null!;
+    private AllocatorAdmin _admin = null!;
+
+    /// <summary>Buffers migrated by the last offline (reported by the README).</summary>
+    public static long LastPagesMigrated { get; private set; }
+
+    [IterationSetup]
+    public void Setup()
+    {
+        var options = new AllocatorOptions
+        {
+            Topology = TopologySpec.Simulate(2),
+            NormalBytes = 16L << 20,
+            NormalMaxBytes = 64L << 20,
+            MovableBytes = 64L << 20,
+            MovableMaxBytes = 128L << 20,
+        };
+        var pages = new PageAllocator(options, NumaTopology.FromOptions(options), PlatformFactory.Default);
+        _caches = new CachedPageAllocator(pages);
+        _movable = new MovableHeap(pages);
+        _admin = AllocatorAdmin.Create(_caches, _movable);
+        // Fill node 0's Movable zone down to its min watermark with this-node buffers.
+        Zone zone = pages.Heap.ZoneOf(0, ZoneType.Movable);
+        while (zone.FreePages - (BufferBytes / 4096) > zone.Snapshot().Watermarks.Min)
+        {
+            MovableBuffer? b = _movable.Allocate(BufferBytes, node: 0);
+            if (b is null)
+                break;
+            using MovablePin pin = b.Pin();
+            pin.Span.Fill(0x5A);
+        }
+    }
+
+    [IterationCleanup]
+    public void Cleanup()
+    {
+        _movable.Dispose();
+        _caches.Dispose();
+    }
+
+    [Benchmark(Description = "offline a 64 MiB Movable zone full of unpinned 64 KiB buffers")]
+    [InvocationCount(1, 1)]
+    public HotplugStatus OfflineFullMovableZone()
+    {
+        HotplugResult result = _admin.OfflineZone(0, ZoneType.Movable, timeoutMs: 10_000);
+        if (!result.IsOk)
+            throw new InvalidOperationException($"offline failed: {result.Status} {result.Message}");
+        LastPagesMigrated = result.PagesMigrated;
+        return result.Status;
+    }
+}
+
+/// <summary>
+/// Order-0 page allocate+free pairs on every core (one worker per core, all on node 0) through the
+/// magazines: steady state, and while an operator thread offlines and onlines one 16 MiB block of
+/// node 0's Normal zone every second.
+/// </summary>
+[BenchmarkCategory("hotplug")]
+public unsafe class HotplugThroughputBenchmarks
+{
+    private const int PairsPerThread = 200_000;
+
+    private CachedPageAllocator _caches = null!;
+    private AllocatorAdmin _admin = null!;
+    private Thread? _operator;
+    private volatile bool _stop;
+    private int _threads;
+    private int[] _cpus = [];
+
+    /// <summary>Whether a 16 MiB block is offlined and onlined every second meanwhile.</summary>
+    [Params(false, true)]
+    public bool WithHotplug { get; set; }
+
+    /// <summary>Offline attempts and how many committed (printed at cleanup).</summary>
+    public static string LastHotplugCounts { get; private set; } = string.Empty;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var options = new AllocatorOptions
+        {
+            Topology = TopologySpec.Simulate(2),
+            NormalBytes = 64L << 20,
+            NormalMaxBytes = 128L << 20,
+            MovableBytes = 0,
+            MovableMaxBytes = 0,
+        };
+        NumaTopology topology = NumaTopology.FromOptions(options);
+        var pages = new PageAllocator(options, topology, PlatformFactory.Default);
+        _caches = new CachedPageAllocator(pages);
+        _admin = AllocatorAdmin.Create(_caches, null);
+        _threads = Math.Max(1, Environment.ProcessorCount);
+        _cpus = [.. Enumerable.Range(0, _threads).Select(i => topology.Nodes[0].Cpus[i % topology.Nodes[0].Cpus.Length])];
+        if (WithHotplug)
+        {
+            int block = pages.Heap.Layout.FirstBlockOfNode(0) + 3; // the last of node 0's four Normal blocks
+            _operator = new Thread(() =>
+            {
+                int attempts = 0, committed = 0;
+                while (!_stop)
+                {
+                    attempts++;
+                    if (_admin.OfflineBlock(block, timeoutMs: 100).IsOk)
+                    {
+                        committed++;
+                        _admin.OnlineBlock(block, ZoneType.Normal);
+                    }
+                    LastHotplugCounts = $"{committed}/{attempts} offlines committed";
+                    for (int i = 0; i < 100 && !_stop; i++)
+                        Thread.Sleep(10); // the 1 s period of the scenario
+                }
+            })
+            { IsBackground = true };
+            _operator.Start();
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _stop = true;
+        _operator?.Join();
+        if (WithHotplug)
+            Console.WriteLine($"// hotplug during the run: {LastHotplugCounts}");
+        _caches.Dispose();
+    }
+
+    [Benchmark(Description = "order-0 page pairs, one worker per core", OperationsPerInvoke = PairsPerThread)]
+    public void PagePairs()
+    {
+        var workers = new Thread[_threads];
+        for (int t = 0; t < _threads; t++)
+        {
+            int cpu = _cpus[t];
+            workers[t] = new Thread(() =>
+            {
+                VirtualCpu.Set(cpu);
+                for (int i = 0; i < PairsPerThread; i++)
+                    _caches.FreePages(_caches.AllocPages(0), 0);
+                _caches.FlushCurrentThread();
+                VirtualCpu.Clear();
+            });
+            workers[t].Start();
+        }
+        foreach (Thread w in workers)
+            w.Join();
+    }
+}
