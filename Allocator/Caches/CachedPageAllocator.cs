@@ -246,6 +246,10 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         return total;
     }
 
+    /// <summary>Pages of zone <paramref name="zoneIndex"/> sitting in per-CPU caches and in magazines now (racy: a statistic).</summary>
+    public (long CpuCaches, long Magazines) CachedPagesOfZone(int zoneIndex) =>
+        (_kinds[zoneIndex].TotalCount, _registry.CountMagazineItems(zoneIndex));
+
     /// <summary>Flushes the calling thread's magazines (a thread about to exit).</summary>
     public void FlushCurrentThread() => _registry.FlushCurrentThread();
 

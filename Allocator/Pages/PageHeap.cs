@@ -228,6 +228,24 @@ internal sealed unsafe class PageHeap : IDisposable
         ZoneOf(Layout.NodeOfBlock(block), MemoryBlockTable.ZoneOf(entry)).Free(page, order, p);
     }
 
+    /// <summary>
+    /// Decommits an Offline block and makes it inaccessible (a touch faults). Its descriptors stay mapped.
+    /// </summary>
+    /// <returns>False when the platform refused (the block stays Offline but committed).</returns>
+    internal bool TryDecommitOfflineBlock(int block)
+    {
+        Debug.Assert(Blocks.State(block) == BlockState.Offline, "only Offline blocks are decommitted");
+        try
+        {
+            _platform.Decommit(Layout.AddressOfBlock(block), Layout.BlockBytes);
+            return true;
+        }
+        catch (PlatformException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A snapshot of every node, zone and block; safe while allocation runs.</summary>
     public HeapStats Snapshot()
     {

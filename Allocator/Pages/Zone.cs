@@ -34,6 +34,9 @@ internal sealed unsafe class Zone
     private long _frees;
     private long _isolatedServes;
 
+    // Set by an operator (under _lock); while set, growth keeps the operator's watermarks.
+    private bool _manualWatermarks;
+
     // Written under the node's growth lock.
     private long _growths;
     private long _growthFailures;
@@ -277,6 +280,51 @@ internal sealed unsafe class Zone
         }
     }
 
+    /*
+     * The commit of an offline (offline_pages' last step). Race: a free into the block racing the
+     * check. Rule: the check that every page of the block is free on the isolated lists, the removal
+     * of those pages and the CAS Isolated -> Offline all happen under this lock, which every free of
+     * the zone takes; no allocation can take an isolated page, so once the block is all free it stays so.
+     */
+    /// <summary>
+    /// Takes an Isolated block of this zone out of the zone if every one of its pages is free on the
+    /// isolated lists: removes them, marks the block Offline and shrinks the managed size.
+    /// </summary>
+    /// <returns>False (nothing changed) when some page is still in use or the block is not Isolated here.</returns>
+    internal bool TryOfflineIsolatedBlock(int block)
+    {
+        lock (_lock)
+        {
+            int first = _heap.Layout.FirstPageOfBlock(block);
+            int pages = _heap.Layout.PagesPerBlock;
+            if (_heap.Blocks.Read(block) != MemoryBlockTable.Encode(BlockState.Isolated, Type)
+                || _buddy.CountIsolatedFree(first, pages) != pages)
+                return false;
+            long removed = _buddy.RemoveIsolatedRange(first, pages);
+            Debug.Assert(removed == pages, "every page of the block was free");
+            bool changed = _heap.Blocks.TryChange(block, MemoryBlockTable.Encode(BlockState.Isolated, Type), MemoryBlockTable.Encode(BlockState.Offline, Type));
+            Debug.Assert(changed, "Isolated blocks change only under this lock");
+            _managedPages -= pages;
+            _isolatedBlocks--;
+            RecomputeWatermarksLocked();
+            return true;
+        }
+    }
+
+    /// <summary>Sets the zone's watermarks (an operator's choice, kept across growth until the next call).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not 0 &lt;= min &lt;= low &lt;= high.</exception>
+    public void SetWatermarks(Watermarks watermarks)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(watermarks.Min, nameof(watermarks));
+        ArgumentOutOfRangeException.ThrowIfLessThan(watermarks.Low, watermarks.Min, nameof(watermarks));
+        ArgumentOutOfRangeException.ThrowIfLessThan(watermarks.High, watermarks.Low, nameof(watermarks));
+        lock (_lock)
+        {
+            _watermarks = watermarks;
+            _manualWatermarks = true;
+        }
+    }
+
     /// <summary>Counts a successful growth (called under the node's growth lock).</summary>
     internal void CountGrowth(bool succeeded)
     {
@@ -306,6 +354,8 @@ internal sealed unsafe class Zone
 
     private void RecomputeWatermarksLocked()
     {
+        if (_manualWatermarks)
+            return;
         _watermarks = Watermarks.ForZone(_managedPages);
     }
 }

@@ -113,6 +113,21 @@ internal sealed class ZonelistBuilder
         return true;
     }
 
+    /// <summary>
+    /// Publishes an operator's online of blocks already claimed and committed with
+    /// <see cref="PageHeap.TryPrepareOnline"/>: inside one write section, the zones come back up
+    /// (admin-down cleared), the blocks' pages join their zones and the lists are rewritten.
+    /// </summary>
+    public void PublishOnline(ReadOnlySpan<int> preparedBlocks, ReadOnlySpan<Zone> zonesUp)
+    {
+        using SeqCount.WriteScope scope = Sequence.BeginWrite();
+        foreach (Zone zone in zonesUp)
+            zone.AdminDown = false;
+        foreach (int block in preparedBlocks)
+            _heap.FinishOnline(block);
+        RebuildLocked();
+    }
+
     private void RebuildLocked()
     {
         int written = 0;
