@@ -51,8 +51,8 @@ public sealed class AllocatorAdmin
     /// <summary>The hotplug controller (tests, the control socket).</summary>
     internal HotplugController Hotplug => _hotplug;
 
-    /// <summary>Purges free memory to the OS and returns the bytes purged (the purge layer sets it; null: nothing to purge).</summary>
-    internal Func<long>? TrimHook { get; set; }
+    /// <summary>Runs first in <see cref="Trim"/>: the upper layers (objects) flush their caches and release empty slabs to the zones.</summary>
+    internal Action? BeforeTrim { get; set; }
 
     /// <summary>The NUMA topology the allocator was built for.</summary>
     public NumaTopology Topology => _heap.Topology;
@@ -146,12 +146,12 @@ public sealed class AllocatorAdmin
     /// <summary>Empties every per-CPU cache and every thread's magazines back into the zones (exactly once per thread).</summary>
     public void DrainCaches() => _caches.DrainAll();
 
-    /// <summary>Drains the caches, then gives free memory back to the OS now.</summary>
-    /// <returns>Bytes purged (0 while no purge layer is attached).</returns>
+    /// <summary>Empties every cache into the zones, then gives every free page back to the OS now (madvise).</summary>
+    /// <returns>Bytes purged by this call.</returns>
     public long Trim()
     {
-        _caches.DrainAll();
-        return TrimHook?.Invoke() ?? 0;
+        BeforeTrim?.Invoke();
+        return _caches.Trim();
     }
 
     /// <summary>Sets a zone's min/low/high watermarks in pages (kept until set again).</summary>

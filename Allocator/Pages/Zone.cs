@@ -417,6 +417,10 @@ internal sealed unsafe class Zone
     /// <returns>False (nothing changed) when some page is still in use or the block is not Isolated here.</returns>
     internal bool TryOfflineIsolatedBlock(int block)
     {
+        // A purge batch taken before the block was isolated may hold some of its free pages; the
+        // purger never takes isolated pages, so once the batches out now are back, all of them are
+        // on the isolated lists (else the offline would count them as in use and answer Busy).
+        WaitForPurgeBatch();
         lock (_lock)
         {
             int first = _heap.Layout.FirstPageOfBlock(block);
