@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: the BenchmarkDotNet suites (Allocator.Bench) and the C boundary-crossing harness.
-# Usage: eng/bench.sh [--quick] [filter]   e.g. eng/bench.sh --quick '*Page*'
+# Usage: eng/bench.sh [--quick] [filter]   e.g. eng/bench.sh --quick '*Page*', or a bare word
+# (eng/bench.sh --quick Object), which selects every benchmark whose name contains it.
 # Tables land in artifacts/bench/ (BenchmarkDotNet's results/ as GitHub markdown and JSON,
 # crossing.txt for the C harness); the script prints where.
 source "$(dirname "$0")/common.sh"
@@ -12,6 +13,8 @@ for arg in "$@"; do
         *) filter="$arg" ;;
     esac
 done
+# A bare word (no glob character) means "every benchmark whose full name contains it".
+[[ "$filter" == *[*?]* ]] || filter="*$filter*"
 out="$REPO_ROOT/artifacts/bench"
 mkdir -p "$out"
 dotnet run -c Release --project Allocator.Bench -- bench "${quick[@]}" --artifacts "$out" --filter "$filter"

@@ -31,7 +31,7 @@ internal sealed unsafe partial class ObjectHeap
     {
         Debug.Assert(size <= SizeClasses.MaxSmallSize);
         MagazineSet* set = MagazineRegistry.ThreadSet;
-        if (set == null || set->RegistryId != _registryId || PageAllocator.MayHaveThreadPolicy || _check)
+        if (set == null || set->RegistryId != _fastPathRegistryId || PageAllocator.MayHaveThreadPolicy)
             return null;
         var magazine = (Magazine*)((byte*)set + ObjectClassTable.MagazineOffsetOfSize8[(int)(size + 7) >> 3]);
         // Release store, in program order before the Pending load (see above and MagazineSet.EnterOutermost).
@@ -39,14 +39,14 @@ internal sealed unsafe partial class ObjectHeap
         if (MembarrierSupport.OwnerNeedsFence)
             Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the load below (no membarrier here).
         void* p = null;
-        int ops = set->OpsUntilHomeCheck - 1;
-        set->OpsUntilHomeCheck = ops;
         // Acquire: a claimer's magazine writes (released by its atomic completion) are visible before we pop.
         // Only the low half matters: work bits and Busy (the high half counts completed claims).
-        if ((int)Volatile.Read(ref set->Pending) == 0 && ops >= 0)
+        if ((int)Volatile.Read(ref set->Pending) == 0)
         {
+            int ops = set->OpsUntilHomeCheck - 1;
+            set->OpsUntilHomeCheck = ops;
             int count = magazine->Count;
-            if (count != 0)
+            if (count != 0 && (ops >= 0 || IsHomeCurrent(set)))
             {
                 count--;
                 p = (void*)Magazine.Items(magazine)[count];
@@ -70,7 +70,7 @@ internal sealed unsafe partial class ObjectHeap
     public bool TryFreeFast(void* p)
     {
         MagazineSet* set = MagazineRegistry.ThreadSet;
-        if (set == null || set->RegistryId != _registryId || _check)
+        if (set == null || set->RegistryId != _fastPathRegistryId)
             return false;
         nuint offset = (nuint)((byte*)p - _base);
         if (offset >= _sizeBytes)
@@ -96,15 +96,16 @@ internal sealed unsafe partial class ObjectHeap
         if (MembarrierSupport.OwnerNeedsFence)
             Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the loads below (no membarrier here).
         bool pushed = false;
-        int ops = set->OpsUntilHomeCheck - 1;
-        set->OpsUntilHomeCheck = ops;
         // Acquire loads: Pending (as in TryAllocateSmallFast) and the block's state (an isolated block's
         // objects never enter a cache; the state is read inside the protocol, see above).
-        if ((int)Volatile.Read(ref set->Pending) == 0 && ops >= 0 && nodePlusOne == set->HomeKindPlusOne
-            && Volatile.Read(ref _blockStates[offset >> _blockShift]) == OnlineNormalBlock)
+        if ((int)Volatile.Read(ref set->Pending) == 0)
         {
+            int ops = set->OpsUntilHomeCheck - 1;
+            set->OpsUntilHomeCheck = ops;
             int count = magazine->Count;
-            if (count != magazine->Capacity && *(nuint*)p != s_freeKey)
+            if ((ops >= 0 || IsHomeCurrent(set)) && nodePlusOne == set->HomeKindPlusOne
+                && Volatile.Read(ref _blockStates[offset >> _blockShift]) == OnlineNormalBlock
+                && count != magazine->Capacity && *(nuint*)p != s_freeKey)
             {
                 *(nuint*)p = s_freeKey;
                 Magazine.Items(magazine)[count] = (nint)p;
@@ -117,6 +118,21 @@ internal sealed unsafe partial class ObjectHeap
         if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
             DeferredWork.RunPendingAsOwner(set);
         return pushed;
+    }
+
+    /// <summary>
+    /// The fast paths' periodic home check (every <see cref="HomeCheckInterval"/> operations, inside the
+    /// protocol): true, and the countdown restarted, when the thread's CPU still maps to the magazines'
+    /// node; false when it moved (or no home is known yet), and the slow path then flushes the magazines
+    /// and adopts the new node.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool IsHomeCurrent(MagazineSet* set)
+    {
+        if (_memoryNodeOfCpu[CurrentCpu()] + 1 != set->HomeKindPlusOne)
+            return false;
+        set->OpsUntilHomeCheck = HomeCheckInterval;
+        return true;
     }
 
     /// <summary>

@@ -62,8 +62,10 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
     private readonly bool _check;
     private readonly BindMode _bindMode;
 
-    // The fast paths' constants, in fields so they are loads off this object.
-    private readonly long _registryId;
+    // The fast paths' constants, in fields so they are loads off this object. The registry id the fast
+    // paths accept: the registry's, or -1 under on_bad_free=check, whose every operation is a slow one
+    // (ids start at 1, a retired set has 0), so check mode costs the fast path nothing.
+    private readonly long _fastPathRegistryId;
     private readonly byte* _base;
     private readonly nuint _sizeBytes;
     private readonly PageDescriptor* _descriptors;
@@ -146,7 +148,7 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
             throw;
         }
         Debug.Assert(MagazineSet.StrideBytes(capacities.Max()) == ObjectClassTable.MagazineStrideBytes, "the class table's magazine offsets match the sets");
-        _registryId = _registry.Id;
+        _fastPathRegistryId = _check ? -1 : _registry.Id;
 
         // Before a page allocation fails for good, the zonelist walk also empties the object caches
         // and gives empty slabs back (after whatever hook was there).
