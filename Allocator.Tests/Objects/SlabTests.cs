@@ -30,6 +30,7 @@ public sealed unsafe class SlabTests
         Assert.That(sizeof(SlabMeta), Is.EqualTo(SlabMeta.Bytes));
         Assert.That(Marshal.OffsetOf<SlabMeta>(nameof(SlabMeta.Free)), Is.EqualTo((nint)64), "the bitmap fills the second line");
         Assert.That(sizeof(ObjectClassInfo), Is.EqualTo(16));
+        Assert.That(ObjectClassTable.MagazineStrideBytes, Is.EqualTo(Numalloc.Caches.MagazineSet.StrideBytes(ObjectClassTable.MaxMagazineCapacity)));
         Assert.That(sizeof(Numalloc.Caches.Magazine), Is.EqualTo(8));
         Assert.That(Marshal.OffsetOf<Numalloc.Caches.Magazine>(nameof(Numalloc.Caches.Magazine.Capacity)), Is.EqualTo((nint)4));
     }
