@@ -134,6 +134,96 @@ internal static unsafe class BenchExports
     private static int ThrowOnPurpose() =>
         throw new InvalidOperationException("thrown on purpose by na_bench_throw to test the export guard");
 
+    // The object allocator the object exports time: the same heap shape as the page exports' (one
+    // simulated node, 16 MiB of Normal memory), built once on the first object export; null when that failed.
+    private static readonly Lazy<NumaAllocator?> s_objects = new(CreateObjects, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary><c>void *na_bench_object_alloc(size_t size)</c>: one object from the bench object allocator (its fast path: the thread's magazine); NULL on failure.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "na_bench_object_alloc")]
+    internal static void* ObjectAlloc(nuint size)
+    {
+        try
+        {
+            NumaAllocator? objects = s_objects.Value;
+            return objects is null ? null : objects.TryAllocate(size);
+        }
+#pragma warning disable CA1031 // The C ABI boundary: every failure becomes NULL.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return null;
+        }
+    }
+
+    /// <summary><c>void na_bench_object_free(void *p)</c>: frees an object from <c>na_bench_object_alloc</c>; NULL does nothing; a bad pointer is ignored.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "na_bench_object_free")]
+    internal static void ObjectFree(void* p)
+    {
+        try
+        {
+            s_objects.Value?.Free(p);
+        }
+#pragma warning disable CA1031 // The C ABI boundary: a bad free must not take the process down.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    /// <summary>
+    /// <c>int na_bench_object_pair(size_t size, long iterations)</c>: <paramref name="iterations"/> allocate+free
+    /// pairs of <paramref name="size"/> bytes through <see cref="NumaAllocator"/>, all inside the library (one
+    /// crossing in all; the same loop the BenchmarkDotNet object benchmark runs under the JIT); 0, or -1 on failure.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "na_bench_object_pair")]
+    internal static int ObjectPair(nuint size, long iterations)
+    {
+        try
+        {
+            NumaAllocator? objects = s_objects.Value;
+            if (objects is null || iterations < 0)
+            {
+                return -1;
+            }
+
+            return ObjectPairs(objects, size, iterations);
+        }
+#pragma warning disable CA1031 // The C ABI boundary: every failure becomes the documented -1.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return -1;
+        }
+    }
+
+    // Kept out of the export so the loop is compiled as the JIT compiles the benchmark's: calls to
+    // Allocate and Free, not a body inlined into the reverse P/Invoke frame.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static int ObjectPairs(NumaAllocator objects, nuint size, long iterations)
+    {
+        for (long i = 0; i < iterations; i++)
+        {
+            objects.Free(objects.Allocate(size));
+        }
+
+        return 0;
+    }
+
+    private static NumaAllocator? CreateObjects()
+    {
+        try
+        {
+            return NumaAllocator.Create(new AllocatorOptions { Topology = TopologySpec.Simulate(1), NormalBytes = 16 * AllocatorOptions.MiB, MovableBytes = 0 });
+        }
+#pragma warning disable CA1031 // Any failure leaves the object exports reporting failure, never a crash.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Console.Error.WriteLine($"numalloc: bench object allocator failed: {e.Message}");
+            return null;
+        }
+    }
+
     private static CachedPageAllocator? CreatePages()
     {
         try

@@ -1,2 +1,3 @@
 global using NUnit.Framework;
 global using System.Runtime.InteropServices;
+global using System.Runtime.CompilerServices;

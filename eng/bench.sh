@@ -2,6 +2,7 @@
 # Benchmarks: the BenchmarkDotNet suites (Allocator.Bench), the C boundary-crossing harness and
 # the C harness against the peer allocators (glibc, jemalloc, mimalloc, tcmalloc, numalloc).
 # Usage: eng/bench.sh [--quick] [--c] [filter]   e.g. eng/bench.sh --quick '*Page*'
+#   a bare word (eng/bench.sh --quick Object) selects every benchmark whose name contains it
 #   --c   only the C harnesses (crossing and peers), no BenchmarkDotNet
 # Tables land in artifacts/bench/ (BenchmarkDotNet's results/ as GitHub markdown and JSON,
 # crossing.txt for the crossing harness, peers/ for the peer workloads: peers.md, CSV, JSON and
@@ -16,6 +17,8 @@ for arg in "$@"; do
         *) filter="$arg" ;;
     esac
 done
+# A bare word (no glob character) means "every benchmark whose full name contains it".
+[[ "$filter" == *[*?]* ]] || filter="*$filter*"
 out="$REPO_ROOT/artifacts/bench"
 mkdir -p "$out"
 if [ "$c_only" -eq 0 ]; then

@@ -7,6 +7,11 @@
  *                   the cached page allocator's fast path (the thread's magazine), two crossings
  *   page pair (in)  na_bench_page_pair(N): the same N pairs inside the library, one crossing in
  *                   all; ns per pair = total / N
+ *   object 64 (C)   na_bench_object_alloc(64) + na_bench_object_free from C: NumaAllocator's fast path
+ *                   (the thread's magazine), two crossings
+ *   object pair (in) na_bench_object_pair(S, N): N pairs of S bytes inside the library, one crossing
+ *                   in all, for S = 16, 64, 256, 1024, 4096 (the BenchmarkDotNet object sizes), next to
+ *                   malloc(S)+free(S) from C
  * Each figure is the best of ROUNDS rounds of ITERATIONS calls, timed with CLOCK_MONOTONIC.
  * Build: run-crossing.sh (once against libnumalloc.so, once against libnumalloc.a).
  * Usage: crossing [iterations]
@@ -94,6 +99,45 @@ static double time_page_pair_in(long n)
     return t;
 }
 
+static double time_object_pair_c(long n)
+{
+    long i;
+    double start = now_ns();
+    for (i = 0; i < n; ++i) {
+        void *p = na_bench_object_alloc(64);
+        s_sink_ptr = p;
+        na_bench_object_free(p);
+    }
+    return now_ns() - start;
+}
+
+static size_t s_object_size = 64;
+
+static double time_object_pair_in(long n)
+{
+    double start = now_ns();
+    int rc = na_bench_object_pair(s_object_size, n);
+    double t = now_ns() - start;
+    if (rc != 0) {
+        fprintf(stderr, "crossing: na_bench_object_pair(%zu, %ld) failed (%d)\n", s_object_size, n, rc);
+        exit(1);
+    }
+    return t;
+}
+
+static double time_malloc_sized(long n)
+{
+    long i;
+    size_t size = s_object_size;
+    double start = now_ns();
+    for (i = 0; i < n; ++i) {
+        void *p = malloc(size);
+        s_sink_ptr = p;
+        free(p);
+    }
+    return now_ns() - start;
+}
+
 static void report(const char *name, const char *unit, double (*run)(long), long n)
 {
     double best = 0;
@@ -104,7 +148,7 @@ static void report(const char *name, const char *unit, double (*run)(long), long
             best = t;
         }
     }
-    printf("%-7s %-20s %6.2f ns/%-4s (best of %d x %ld)\n", NA_LINK, name, best / (double)n, unit, ROUNDS, n);
+    printf("%-7s %-26s %6.2f ns/%-4s (best of %d x %ld)\n", NA_LINK, name, best / (double)n, unit, ROUNDS, n);
 }
 
 int main(int argc, char **argv)
@@ -132,5 +176,26 @@ int main(int argc, char **argv)
     report("malloc64+free", "pair", time_malloc_free, n);
     report("page alloc+free (C)", "pair", time_page_pair_c, n);
     report("page_pair (in lib)", "pair", time_page_pair_in, n);
+    {
+        void *p = na_bench_object_alloc(64);
+        if (p == NULL || na_bench_object_pair(64, 1) != 0) {
+            fprintf(stderr, "crossing: the bench object allocator failed (alloc %p)\n", p);
+            return 1;
+        }
+        na_bench_object_free(p);
+    }
+    report("object64 alloc+free (C)", "pair", time_object_pair_c, n);
+    {
+        static const size_t sizes[] = { 16, 64, 256, 1024, 4096 };
+        char name[40];
+        size_t i;
+        for (i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+            s_object_size = sizes[i];
+            snprintf(name, sizeof name, "object_pair %zu (in lib)", sizes[i]);
+            report(name, "pair", time_object_pair_in, n);
+            snprintf(name, sizeof name, "malloc%zu+free", sizes[i]);
+            report(name, "pair", time_malloc_sized, n);
+        }
+    }
     return 0;
 }

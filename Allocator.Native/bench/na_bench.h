@@ -6,6 +6,8 @@
 #ifndef NA_BENCH_H
 #define NA_BENCH_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -34,6 +36,20 @@ int na_bench_page_pair(long iterations);
 /* Throws inside the export guard: returns -1 with errno ENOMEM; the first call reports the
  * exception in one line on stderr, later calls report nothing. */
 int na_bench_throw(void);
+
+/*
+ * Object fast path. The first call of any of these builds, once, a benchmark-only NumaAllocator of
+ * the same shape (one simulated node, 16 MiB Normal), independent of NUMALLOC_CONFIG.
+ */
+
+/* One object of `size` bytes (the calling thread's magazine when it holds one); NULL on failure. */
+void *na_bench_object_alloc(size_t size);
+
+/* Frees an object from na_bench_object_alloc; NULL does nothing, a bad pointer is ignored. */
+void na_bench_object_free(void *p);
+
+/* Runs `iterations` allocate+free pairs of `size` bytes inside the library (one crossing in all): 0, or -1 on failure. */
+int na_bench_object_pair(size_t size, long iterations);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@ public static class StartupHook
             {
                 "disasm" => ChildProbe.RunOwnerFastPathForDisasm(),
                 "protocol" => ChildProbe.RunProtocol(),
+                "object-disasm" => Numalloc.Tests.Objects.ObjectFastPathDisassemblyTests.CompileFastPaths(),
+                "abort-bad-free" => Numalloc.Tests.Objects.ObjectBadFreeTests.RunAbortOnBadFree(),
                 _ => 3,
             };
         }

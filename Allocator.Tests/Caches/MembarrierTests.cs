@@ -81,7 +81,7 @@ public class MembarrierTests
 
     // The set pointer arrives in a register; InAllocator is at offset 0 and Pending at offset 8
     // (Layout_ProtocolWordsSitAtFixedOffsetsInOneLine checks the offsets).
-    private static void CheckStoreBeforeLoad(string method, bool expectFence)
+    internal static void CheckStoreBeforeLoad(string method, bool expectFence)
     {
         string[] lines = method.Split('\n');
         var store = new Regex(@"^\s+mov\s+dword ptr \[(?<reg>r\w+)\],\s*1\s*$");

@@ -42,8 +42,8 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     private readonly Lock _lock = new();
     private readonly List<Entry> _entries = [];
     private readonly CpuCacheSet[] _kinds;
+    private readonly int[] _capacities;
     private readonly int _capacity;
-    private readonly int _moveCount;
     private readonly long _id;
     private readonly object _completionGate = new();
     private readonly int[]?[] _drainKindsOfBit = new int[]?[31];
@@ -65,18 +65,38 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     /// <exception cref="ArgumentException">No kinds.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="magazineCapacity"/> below 2 or above 4096.</exception>
     public MagazineRegistry(CpuCacheSet[] kinds, int magazineCapacity)
+        : this(kinds, Uniform(kinds, magazineCapacity))
+    {
+    }
+
+    /// <summary>Creates a registry whose magazine of kind i holds at most <paramref name="magazineCapacities"/>[i] items.</summary>
+    /// <param name="kinds">One CPU-cache set per kind; the registry does not own them.</param>
+    /// <param name="magazineCapacities">Items per magazine, per kind (the generic refill and flush move half of one).</param>
+    /// <exception cref="ArgumentException">No kinds, or not one capacity per kind.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A capacity below 2 or above 4096.</exception>
+    public MagazineRegistry(CpuCacheSet[] kinds, int[] magazineCapacities)
     {
         ArgumentNullException.ThrowIfNull(kinds);
+        ArgumentNullException.ThrowIfNull(magazineCapacities);
         if (kinds.Length == 0)
         {
             throw new ArgumentException("At least one kind is needed.", nameof(kinds));
         }
 
-        ArgumentOutOfRangeException.ThrowIfLessThan(magazineCapacity, 2);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(magazineCapacity, 4096);
+        if (magazineCapacities.Length != kinds.Length)
+        {
+            throw new ArgumentException("One magazine capacity per kind is needed.", nameof(magazineCapacities));
+        }
+
+        foreach (int capacity in magazineCapacities)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 2, nameof(magazineCapacities));
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(capacity, 4096, nameof(magazineCapacities));
+        }
+
         _kinds = (CpuCacheSet[])kinds.Clone();
-        _capacity = magazineCapacity;
-        _moveCount = magazineCapacity / 2;
+        _capacities = (int[])magazineCapacities.Clone();
+        _capacity = _capacities.Max();
         _id = Interlocked.Increment(ref s_lastRegistryId); // Atomic only: unique ids, orders nothing.
         _self = GCHandle.Alloc(this, GCHandleType.Normal);
         SweepRetired();
@@ -84,6 +104,20 @@ internal sealed unsafe class MagazineRegistry : IDisposable
 
     /// <summary>Kinds (magazines per set).</summary>
     public int KindCount => _kinds.Length;
+
+    /// <summary>This registry's id: a set belongs to it exactly when its <see cref="MagazineSet.RegistryId"/> equals this.</summary>
+    public long Id => _id;
+
+    /// <summary>
+    /// The calling thread's current set, of whichever registry it used last (null before its first
+    /// use): one thread-static load. A fast path compares its <see cref="MagazineSet.RegistryId"/> with
+    /// its own registry's <see cref="Id"/> and goes through <see cref="Current"/> when they differ.
+    /// </summary>
+    internal static MagazineSet* ThreadSet
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => t_magazines;
+    }
 
     /// <summary>The CPU-cache set of <paramref name="kind"/>.</summary>
     public CpuCacheSet KindAt(int kind) => _kinds[kind];
@@ -473,6 +507,14 @@ internal sealed unsafe class MagazineRegistry : IDisposable
         }
     }
 
+    private static int[] Uniform(CpuCacheSet[] kinds, int magazineCapacity)
+    {
+        ArgumentNullException.ThrowIfNull(kinds);
+        var capacities = new int[kinds.Length];
+        Array.Fill(capacities, magazineCapacity);
+        return capacities;
+    }
+
     private static void ThrowInsideAllocator() =>
         throw new InvalidOperationException("A thread cannot flush its magazines from inside the allocator.");
 
@@ -539,7 +581,8 @@ internal sealed unsafe class MagazineRegistry : IDisposable
         DeferredWork.Complete(set, taken, byOwner);
     }
 
-    private void FlushMagazine(MagazineSet* set, int kind)
+    /// <summary>Returns every item of one magazine to its kind's backend. Owner inside, or a claimer holding <see cref="MagazineSet.Busy"/>.</summary>
+    internal void FlushMagazine(MagazineSet* set, int kind)
     {
         Magazine* magazine = MagazineSet.MagazineAt(set, kind);
         int count = magazine->Count;
@@ -553,7 +596,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     private bool RefillAndPop(MagazineSet* set, int kind, out nint item)
     {
         Magazine* magazine = MagazineSet.MagazineAt(set, kind);
-        int moved = _kinds[kind].PopBatch(PlatformCpu.Current(), new Span<nint>(Magazine.Items(magazine), _moveCount));
+        int moved = _kinds[kind].PopBatch(PlatformCpu.Current(), new Span<nint>(Magazine.Items(magazine), magazine->Capacity / 2));
         magazine->Count = moved;
         return MagazineSet.TryPop(set, kind, out item);
     }
@@ -563,7 +606,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
         Magazine* magazine = MagazineSet.MagazineAt(set, kind);
         nint* items = Magazine.Items(magazine);
         int count = magazine->Count;
-        int moved = Math.Min(_moveCount, count);
+        int moved = Math.Min(magazine->Capacity / 2, count);
         _kinds[kind].PushBatch(PlatformCpu.Current(), new ReadOnlySpan<nint>(items, moved));
         int left = count - moved;
         Buffer.MemoryCopy(items + moved, items, (long)left * sizeof(nint), (long)left * sizeof(nint));
@@ -596,6 +639,11 @@ internal sealed unsafe class MagazineRegistry : IDisposable
                 set->KindCount = _kinds.Length;
                 set->Capacity = _capacity;
                 set->MagazineStrideBytes = MagazineSet.StrideBytes(_capacity);
+                for (int kind = 0; kind < _kinds.Length; kind++)
+                {
+                    MagazineSet.MagazineAt(set, kind)->Capacity = _capacities[kind];
+                }
+
                 set->RegistryId = _id;
                 set->RegistryHandle = GCHandle.ToIntPtr(_self);
                 set->OwnerThreadId = Environment.CurrentManagedThreadId;

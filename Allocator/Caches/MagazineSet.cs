@@ -74,7 +74,7 @@ internal unsafe struct MagazineSet
     /// <summary>Kinds, hence magazines.</summary>
     [FieldOffset(20)] internal int KindCount;
 
-    /// <summary>Items each magazine holds at most.</summary>
+    /// <summary>Items the largest magazine holds (sizes the stride; each magazine has its own <see cref="Magazine.Capacity"/>).</summary>
     [FieldOffset(24)] internal int Capacity;
 
     /// <summary>Bytes from one magazine to the next.</summary>
@@ -90,8 +90,9 @@ internal unsafe struct MagazineSet
     [FieldOffset(48)] internal int OwnerThreadId;
 
     /// <summary>
-    /// The user's cached "home" kind plus one (0 = not known yet): the kind the owner's CPU maps to,
-    /// so the fast path needs no CPU lookup. Owner only.
+    /// The user's cached "home" plus one (0 = not known yet): for the page caches the kind the owner's
+    /// CPU maps to, for the object caches the node whose objects the magazines hold, so the fast path
+    /// needs no CPU lookup. Owner only.
     /// </summary>
     [FieldOffset(52)] internal int HomeKindPlusOne;
 
@@ -219,7 +220,7 @@ internal unsafe struct MagazineSet
     {
         Magazine* magazine = MagazineAt(set, kind);
         int count = magazine->Count;
-        if (count == set->Capacity)
+        if (count == magazine->Capacity)
         {
             return false;
         }
@@ -233,7 +234,7 @@ internal unsafe struct MagazineSet
     internal static int CountOf(MagazineSet* set, int kind) => MagazineAt(set, kind)->Count;
 }
 
-/// <summary>One kind's magazine: a count, then <see cref="MagazineSet.Capacity"/> items.</summary>
+/// <summary>One kind's magazine: a count and a capacity, then room for <see cref="MagazineSet.Capacity"/> items.</summary>
 [StructLayout(LayoutKind.Explicit, Size = HeaderBytes)]
 internal unsafe struct Magazine
 {
@@ -242,6 +243,9 @@ internal unsafe struct Magazine
 
     /// <summary>Items held; index Count-1 is the hottest.</summary>
     [FieldOffset(0)] internal int Count;
+
+    /// <summary>Items this magazine holds at most (kinds may differ: an object cache bounds big classes tighter). Set at creation.</summary>
+    [FieldOffset(4)] internal int Capacity;
 
     /// <summary>The items.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

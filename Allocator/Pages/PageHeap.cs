@@ -346,6 +346,24 @@ internal sealed unsafe class PageHeap : IDisposable
         }
     }
 
+    /// <summary>
+    /// Frees a run of <paramref name="pageCount"/> allocated pages at the page-aligned heap address
+    /// <paramref name="p"/> through its zone (<see cref="Zone.TryFreeRun"/>, which checks the head against
+    /// <paramref name="expectedFlags"/> when non-zero).
+    /// </summary>
+    /// <returns>False when <paramref name="p"/> is not in an Online or Isolated block, or the head check failed; nothing changed.</returns>
+    internal bool TryFreeRun(void* p, int pageCount, byte expectedFlags)
+    {
+        if (!Layout.Contains(p) || ((nuint)p & (HeapLayout.PageSize - 1)) != 0)
+            return false;
+        int page = Layout.PageOf(p);
+        int block = Layout.BlockOfPage(page);
+        byte entry = Blocks.Read(block);
+        if (MemoryBlockTable.StateOf(entry) is not (BlockState.Online or BlockState.Isolated))
+            return false;
+        return ZoneOf(Layout.NodeOfBlock(block), MemoryBlockTable.ZoneOf(entry)).TryFreeRun(page, pageCount, expectedFlags);
+    }
+
     /// <summary>A snapshot of every node, zone and block; safe while allocation runs.</summary>
     public HeapStats Snapshot()
     {

@@ -248,6 +248,48 @@ internal sealed unsafe class Zone
             Purge(all: true, 0, 0);
     }
 
+    /// <summary>
+    /// Frees the run [<paramref name="firstPage"/>, <paramref name="firstPage"/> + <paramref name="pageCount"/>)
+    /// of allocated pages as the aligned buddy blocks it decomposes into, under one hold of the lock
+    /// (the kernel's free_pages_exact): the tail of a block a large allocation did not need, or a whole
+    /// large run. The run lies inside one allocated block or run of this zone, so inside one memory block.
+    /// </summary>
+    /// <remarks>
+    /// With <paramref name="expectedFlags"/> non-zero, the run's head must be <see cref="PageState.Allocated"/>
+    /// with those <see cref="PageDescriptor.Flags"/> and <see cref="PageDescriptor.Owner"/> ==
+    /// <paramref name="pageCount"/>, checked under the lock, so of two racing frees of one run exactly
+    /// one passes; the head's flags and owner are cleared as it is freed.
+    /// </remarks>
+    /// <returns>False when the head check failed; nothing changed.</returns>
+    internal bool TryFreeRun(int firstPage, int pageCount, byte expectedFlags)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageCount);
+        lock (_lock)
+        {
+            ref PageDescriptor head = ref _heap.Descriptor(firstPage);
+            if (expectedFlags != 0
+                && (head.State != PageState.Allocated || head.Flags != expectedFlags || head.Owner != (uint)pageCount))
+            {
+                return false;
+            }
+
+            head.Flags = 0;
+            head.Owner = 0;
+            bool isolated = _heap.Blocks.State(_heap.Layout.BlockOfPage(firstPage)) == BlockState.Isolated;
+            int page = firstPage, end = firstPage + pageCount;
+            while (page < end)
+            {
+                int order = PageHeap.MaxOrder;
+                while (order > 0 && ((page & ((1 << order) - 1)) != 0 || page + (1 << order) > end))
+                    order--;
+                _buddy.Free(page, order, isolated);
+                page += 1 << order;
+            }
+            _frees++;
+            return true;
+        }
+    }
+
     private void FreeLocked(int page, int order, void* address)
     {
         ref PageDescriptor d = ref _heap.Descriptor(page);

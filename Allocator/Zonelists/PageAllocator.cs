@@ -101,6 +101,31 @@ internal sealed unsafe class PageAllocator : IDisposable
         return AllocCore(order, flags, policy.Mode, policy.NodeMask, -1);
     }
 
+    /// <summary>
+    /// The node <paramref name="policy"/> sends the calling thread's next allocation to, for layers that
+    /// place memory themselves (the object heap's slabs, huge mappings): Local gives the CPU's memory
+    /// node, Preferred its node, Bind the nearest node of its set, Interleave the next node of its set
+    /// (advancing the thread's cursor, shared with page allocations).
+    /// </summary>
+    /// <param name="policy">The policy.</param>
+    /// <param name="allowed">The nodes an allocation may fall back to: only Bind restricts them.</param>
+    /// <returns>A node id.</returns>
+    internal int PolicyNode(MemoryPolicy policy, out ulong allowed)
+    {
+        NumaTopology topology = Heap.Topology;
+        int local = topology.MemoryNodeFor(topology.NodeOfCpu(PlatformCpu.Current()));
+        allowed = ~0UL;
+        int node = policy.Mode switch
+        {
+            MemoryPolicyMode.Preferred => BitOperations.TrailingZeroCount(policy.NodeMask),
+            MemoryPolicyMode.Bind => FirstInMask(topology, local, allowed = policy.NodeMask),
+            MemoryPolicyMode.Interleave => NextInterleaveNode(policy.NodeMask, Heap.Nodes.Length),
+            _ => local,
+        };
+        // A thread policy naming only nodes this heap lacks (policies are not tied to a heap) means local.
+        return node < Heap.Nodes.Length ? node : local;
+    }
+
     /// <summary>Frees pages from <see cref="AllocPages(int, PageAllocFlags, int)"/> with the same order.</summary>
     /// <exception cref="InvalidOperationException">Not ours, not page-aligned, interior, already free or wrong order; the heap is unchanged.</exception>
     public void FreePages(void* p, int order) => Heap.FreePages(p, order);

@@ -1,0 +1,132 @@
+using System.Numerics;
+using Numalloc.Caches;
+using Numalloc.Pages;
+
+namespace Numalloc.Objects;
+
+/// <summary>What the object paths need to know about one size class, in one 16-byte native record.</summary>
+[StructLayout(LayoutKind.Explicit, Size = 16)]
+internal struct ObjectClassInfo
+{
+    /// <summary>The object size in bytes.</summary>
+    [FieldOffset(0)] public int Size;
+
+    /// <summary>ceil(2^32 / Size): <c>(offset * Magic) &gt;&gt; 32</c> is offset / Size for every offset that is a multiple of Size inside a slab.</summary>
+    [FieldOffset(4)] public uint Magic;
+
+    /// <summary>Byte offset of this class's magazine inside a thread's <see cref="MagazineSet"/>.</summary>
+    [FieldOffset(8)] public int MagazineOffset;
+
+    /// <summary>Buddy order of this class's slabs.</summary>
+    [FieldOffset(12)] public byte SlabOrder;
+
+    /// <summary>Objects in one slab (at most <see cref="ObjectClassTable.MaxObjectsPerSlab"/>).</summary>
+    [FieldOffset(14)] public ushort ObjectsPerSlab;
+}
+
+/// <summary>
+/// The object layer's per-class constants: slab geometry, cache sizes, and two native tables for the
+/// fast paths (size → magazine offset, class → <see cref="ObjectClassInfo"/>). Built once per process
+/// from <see cref="SizeClasses"/>; static readonly pointers, so tier-1 code embeds their addresses.
+/// </summary>
+/// <remarks>
+/// Slabs: the smallest order (at most <see cref="MaxSlabOrder"/>, 256 KiB) whose tail waste is at most
+/// 1/8 of the slab and that holds at least four objects, with at most <see cref="MaxObjectsPerSlab"/>
+/// objects, so one 512-bit bitmap covers every slab. Caches move <c>64 KiB / size</c> objects per batch
+/// (2..32, as tcmalloc's num_objects_to_move); a magazine holds two batches (4..64), a per-CPU cache
+/// four. Every thread's magazine set has one magazine per class at a fixed stride (room for the
+/// largest capacity), so a class's magazine offset is a constant.
+/// </remarks>
+internal static unsafe class ObjectClassTable
+{
+    /// <summary>Objects a slab holds at most: one 512-bit bitmap.</summary>
+    public const int MaxObjectsPerSlab = 512;
+
+    /// <summary>The largest slab order (4 KiB &lt;&lt; 6 = 256 KiB).</summary>
+    public const int MaxSlabOrder = 6;
+
+    /// <summary>The largest magazine capacity (classes of 2 KiB and below).</summary>
+    public const int MaxMagazineCapacity = 64;
+
+    /// <summary>
+    /// Bytes from one class's magazine to the next in a thread's set: <c>MagazineSet.StrideBytes(64)</c>
+    /// (a test checks it), a constant so a free computes its magazine with a multiply instead of a load.
+    /// </summary>
+    public const int MagazineStrideBytes = 576;
+
+    /// <summary>Number of classes.</summary>
+    public static readonly int Count = SizeClasses.Count;
+
+    /// <summary>Class → record; <see cref="Count"/> entries.</summary>
+    public static readonly ObjectClassInfo* Info = BuildInfo();
+
+    /// <summary>
+    /// Magazine offset of the class serving <c>size</c>, indexed by <c>(size + 7) &gt;&gt; 3</c> for sizes
+    /// 0..<see cref="SizeClasses.MaxSmallSize"/> (size 0 shares size 1's class): one load on the fast path.
+    /// </summary>
+    public static readonly ushort* MagazineOffsetOfSize8 = BuildOffsets();
+
+    /// <summary>The class of a magazine offset (inverse of <see cref="ObjectClassInfo.MagazineOffset"/>).</summary>
+    public static int ClassOfMagazineOffset(int offset) => (offset - MagazineSet.HeaderBytes) / MagazineStrideBytes;
+
+    /// <summary>Objects moved per batch between a magazine or per-CPU cache and what lies behind it.</summary>
+    public static int BatchOf(int sizeClass) => Math.Clamp(64 * 1024 / SizeClasses.SizeOf(sizeClass), 2, 32);
+
+    /// <summary>Objects a thread's magazine of this class holds at most.</summary>
+    public static int MagazineCapacityOf(int sizeClass) => Math.Clamp(2 * BatchOf(sizeClass), 4, MaxMagazineCapacity);
+
+    /// <summary>Objects a per-CPU cache of this class holds before a push flushes a batch.</summary>
+    public static int CpuCacheHighOf(int sizeClass) => 4 * BatchOf(sizeClass);
+
+    /// <summary>The slab order for a class size (see the remarks).</summary>
+    public static int SlabOrderFor(int size)
+    {
+        for (int order = 0; order <= MaxSlabOrder; order++)
+        {
+            int bytes = HeapLayout.PageSize << order;
+            int objects = Math.Min(bytes / size, MaxObjectsPerSlab);
+            int waste = bytes - (objects * size);
+            if (objects >= 4 && waste * 8 <= bytes)
+                return order;
+        }
+        return MaxSlabOrder;
+    }
+
+    /// <summary>Objects in a slab of <paramref name="order"/> for a class size.</summary>
+    public static int ObjectsPerSlabFor(int size, int order) => Math.Min((HeapLayout.PageSize << order) / size, MaxObjectsPerSlab);
+
+    private static ObjectClassInfo* BuildInfo()
+    {
+        int count = SizeClasses.Count;
+        var info = (ObjectClassInfo*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(ObjectClassInfo)), 64);
+        for (int c = 0; c < count; c++)
+        {
+            int size = SizeClasses.SizeOf(c);
+            int order = SlabOrderFor(size);
+            info[c] = new ObjectClassInfo
+            {
+                Size = size,
+                Magic = (uint)((((ulong)1 << 32) + (ulong)size - 1) / (ulong)size),
+                MagazineOffset = MagazineSet.HeaderBytes + (c * MagazineStrideBytes),
+                SlabOrder = (byte)order,
+                ObjectsPerSlab = (ushort)ObjectsPerSlabFor(size, order),
+            };
+            Debug.Assert(BitOperations.IsPow2(HeapLayout.PageSize));
+        }
+        return info;
+    }
+
+    private static ushort* BuildOffsets()
+    {
+        int entries = (SizeClasses.MaxSmallSize >> 3) + 1;
+        var offsets = (ushort*)NativeMemory.Alloc((nuint)entries, sizeof(ushort));
+        for (int i = 0; i < entries; i++)
+        {
+            int sizeClass = SizeClasses.ClassOf((nuint)Math.Max(i << 3, 1));
+            int offset = MagazineSet.HeaderBytes + (sizeClass * MagazineStrideBytes);
+            Debug.Assert(offset <= ushort.MaxValue);
+            offsets[i] = (ushort)offset;
+        }
+        return offsets;
+    }
+}

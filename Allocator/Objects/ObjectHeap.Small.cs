@@ -1,0 +1,331 @@
+using Numalloc.Caches;
+using Numalloc.Pages;
+using Numalloc.Zonelists;
+
+namespace Numalloc.Objects;
+
+internal sealed unsafe partial class ObjectHeap
+{
+    /*
+     * The fast paths. Owner-only state, reached through one thread-static load: the magazine set (its
+     * registry id says it is this heap's), its protocol words, home node and countdown, and the class's
+     * magazine at a constant offset. No atomics, no locks, no interface or virtual calls, no CPU lookup.
+     *
+     * Race: a drain (hot-remove, or another thread's failing allocation) may claim this set. Rule (the
+     * magazine protocol, MagazineSet and DeferredWork): store InAllocator = 1, then load Pending once;
+     * non-zero means someone works on the magazines or asked to, and the call leaves them alone (here:
+     * it gives up and the slow path bypasses them). The block-state load of a free comes after the
+     * store, so a free racing an isolation either sees the block isolated or is waited for by the drain.
+     * A test disassembles both methods to check the store precedes the load (the JIT may not reorder a
+     * volatile store with a later volatile load, but nothing in the C# says so on its own).
+     */
+
+    /// <summary>
+    /// The allocation fast path: a small object from the calling thread's magazine, or null when the
+    /// slow path must run (no set yet or another heap's, a thread policy, check mode, work pending,
+    /// the home check due, an empty magazine).
+    /// </summary>
+    /// <param name="size">0..<see cref="SizeClasses.MaxSmallSize"/> bytes (the caller checks).</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void* TryAllocateSmallFast(nuint size)
+    {
+        Debug.Assert(size <= SizeClasses.MaxSmallSize);
+        MagazineSet* set = MagazineRegistry.ThreadSet;
+        if (set == null || set->RegistryId != _fastPathRegistryId || PageAllocator.MayHaveThreadPolicy)
+            return null;
+        var magazine = (Magazine*)((byte*)set + ObjectClassTable.MagazineOffsetOfSize8[(int)(size + 7) >> 3]);
+        // Release store, in program order before the Pending load (see above and MagazineSet.EnterOutermost).
+        Volatile.Write(ref set->InAllocator, 1);
+        if (MembarrierSupport.OwnerNeedsFence)
+            Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the load below (no membarrier here).
+        void* p = null;
+        // Acquire: a claimer's magazine writes (released by its atomic completion) are visible before we pop.
+        // Only the low half matters: work bits and Busy (the high half counts completed claims).
+        if ((int)Volatile.Read(ref set->Pending) == 0)
+        {
+            int ops = set->OpsUntilHomeCheck - 1;
+            set->OpsUntilHomeCheck = ops;
+            int count = magazine->Count;
+            if (count != 0 && (ops >= 0 || IsHomeCurrent(set)))
+            {
+                count--;
+                p = (void*)Magazine.Items(magazine)[count];
+                magazine->Count = count;
+                *(nuint*)p = 0; // forget the free key: the object is live again
+            }
+        }
+        // Release: our magazine writes are visible before a requester can see us outside.
+        Volatile.Write(ref set->InAllocator, 0);
+        if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
+            DeferredWork.RunPendingAsOwner(set);
+        return p;
+    }
+
+    /// <summary>
+    /// The free fast path: a small object of this heap, of the thread's home node, in an Online block,
+    /// into the calling thread's magazine. False when the slow path must run (anything else, including
+    /// every bad pointer: the slow path classifies and reports it).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryFreeFast(void* p)
+    {
+        MagazineSet* set = MagazineRegistry.ThreadSet;
+        if (set == null || set->RegistryId != _fastPathRegistryId)
+            return false;
+        nuint offset = (nuint)((byte*)p - _base);
+        if (offset >= _sizeBytes)
+            return false;
+        PageDescriptor* d = _descriptors + (offset >> HeapLayout.PageShift);
+        uint flags = d->Flags;
+        uint sizeClass = flags - 1;
+        if (sizeClass >= (uint)ObjectClassTable.Count)
+            return false;
+        uint head = d->Owner;
+        PageDescriptor* h = _descriptors + head;
+        if (h->State != PageState.Slab || h->Flags != flags)
+            return false;
+        ObjectClassInfo* info = ObjectClassTable.Info + sizeClass;
+        nuint relative = offset - ((nuint)head << HeapLayout.PageShift);
+        if ((nuint)(uint)((relative * info->Magic) >> 32) * (nuint)(uint)info->Size != relative)
+            return false; // interior pointer
+        int nodePlusOne = (int)(offset >> _nodeShift) + 1;
+        // From the class by arithmetic, not from the record: one load fewer on the chain from p to the push.
+        var magazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
+
+        // Release store, in program order before the Pending and block-state loads.
+        Volatile.Write(ref set->InAllocator, 1);
+        if (MembarrierSupport.OwnerNeedsFence)
+            Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the loads below (no membarrier here).
+        bool pushed = false;
+        // Acquire loads: Pending (as in TryAllocateSmallFast) and the block's state (an isolated block's
+        // objects never enter a cache; the state is read inside the protocol, see above).
+        if ((int)Volatile.Read(ref set->Pending) == 0)
+        {
+            int ops = set->OpsUntilHomeCheck - 1;
+            set->OpsUntilHomeCheck = ops;
+            int count = magazine->Count;
+            if ((ops >= 0 || IsHomeCurrent(set)) && nodePlusOne == set->HomeKindPlusOne
+                && Volatile.Read(ref _blockStates[offset >> _blockShift]) == OnlineNormalBlock
+                && count != magazine->Capacity && *(nuint*)p != s_freeKey)
+            {
+                *(nuint*)p = s_freeKey;
+                Magazine.Items(magazine)[count] = (nint)p;
+                magazine->Count = count + 1;
+                pushed = true;
+            }
+        }
+        // Release: our magazine writes are visible before a requester can see us outside.
+        Volatile.Write(ref set->InAllocator, 0);
+        if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
+            DeferredWork.RunPendingAsOwner(set);
+        return pushed;
+    }
+
+    /// <summary>
+    /// The fast paths' periodic home check (every <see cref="HomeCheckInterval"/> operations, inside the
+    /// protocol): true, and the countdown restarted, when the thread's CPU still maps to the magazines'
+    /// node; false when it moved (or no home is known yet), and the slow path then flushes the magazines
+    /// and adopts the new node.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool IsHomeCurrent(MagazineSet* set)
+    {
+        if (_memoryNodeOfCpu[CurrentCpu()] + 1 != set->HomeKindPlusOne)
+            return false;
+        set->OpsUntilHomeCheck = HomeCheckInterval;
+        return true;
+    }
+
+    /// <summary>
+    /// A small object of at least <paramref name="size"/> bytes (already rounded up to its alignment) on
+    /// <paramref name="node"/> (strictly) or, with -1, where the thread's policy says (the home node by
+    /// default), falling back by distance within the policy's nodes.
+    /// </summary>
+    /// <returns>The object, or null when no allowed node can serve even after draining every cache.</returns>
+    private void* AllocateSmall(nuint size, int node)
+    {
+        int sizeClass = SizeClasses.ClassOf(size);
+        int target = node;
+        ulong allowed = node >= 0 ? 1UL << node : ~0UL;
+        if (node < 0 && PageAllocator.MayHaveThreadPolicy)
+            target = _pages.PolicyNode(PageAllocator.ThreadPolicy, out allowed);
+
+        nint item = 0;
+        MagazineSet* set = _registry.Current;
+        using (MagazineScope scope = MagazineSet.EnterScope(set))
+        {
+            for (int attempt = 0; attempt < 2 && item == 0; attempt++)
+            {
+                int cpu = CurrentCpu();
+                int home;
+                if (!scope.Bypass)
+                {
+                    home = RefreshHome(set, cpu);
+                    if (target < 0 || target == home)
+                        item = PopOrRefill(set, sizeClass, home, cpu);
+                }
+                else
+                {
+                    home = _memoryNodeOfCpu[cpu];
+                }
+
+                int first = target >= 0 ? target : home;
+                if (item == 0)
+                    item = TakeOne(sizeClass, first, cpu);
+                if (item == 0 && node < 0)
+                {
+                    foreach (int fallback in _topology.NodesByDistance(first))
+                    {
+                        if (fallback != first && (allowed & (1UL << fallback)) != 0 && (item = TakeOne(sizeClass, fallback, cpu)) != 0)
+                            break;
+                    }
+                }
+                if (item == 0 && attempt == 0 && !DrainForMemory())
+                    break;
+            }
+        }
+        if (item == 0)
+            return null;
+        *(nuint*)item = 0; // forget the free key: the object is live again
+        if (_check)
+            MarkLive(item, sizeClass);
+        return (void*)item;
+    }
+
+    // The owner's magazine of the class (refilled from a per-CPU cache of its home node when empty).
+    private nint PopOrRefill(MagazineSet* set, int sizeClass, int home, int cpu)
+    {
+        if (MagazineSet.TryPop(set, sizeClass, out nint item))
+            return item;
+        Magazine* magazine = MagazineSet.MagazineAt(set, sizeClass);
+        var into = new Span<nint>(Magazine.Items(magazine), magazine->Capacity / 2);
+        int cacheCpu = CacheCpuFor(home, cpu);
+        magazine->Count = cacheCpu >= 0
+            ? _caches[sizeClass].PopBatch(cacheCpu, into)
+            : _slabs.Class(sizeClass).TakeFromNode(home, into);
+        return MagazineSet.TryPop(set, sizeClass, out item) ? item : 0;
+    }
+
+    // One object of node's memory: through a per-CPU cache of that node (one CAS, refilled from its
+    // slabs), or the slabs when no CPU serves the node. 0 when the node has no memory left for it.
+    private nint TakeOne(int sizeClass, int node, int cpu)
+    {
+        int cacheCpu = CacheCpuFor(node, cpu);
+        if (cacheCpu >= 0)
+            return _caches[sizeClass].TryPop(cacheCpu, out nint item) ? item : 0;
+        nint one = 0;
+        return _slabs.Class(sizeClass).TakeFromNode(node, new Span<nint>(ref one)) == 1 ? one : 0;
+    }
+
+    /// <summary>
+    /// The small-object free slow path, for an object already checked to be a live-looking object of
+    /// <paramref name="sizeClass"/> (descriptors, boundary): check mode, the free key, the magazine or a
+    /// per-CPU cache of the object's node, or its slab when its block is not Online.
+    /// </summary>
+    private void FreeSmall(void* p, int sizeClass)
+    {
+        if (_check)
+            ClearLive((nint)p, sizeClass);
+        int node = (int)((nuint)((byte*)p - _base) >> _nodeShift);
+        bool doubleFree = false;
+        MagazineSet* set = _registry.Current;
+        using (MagazineScope scope = MagazineSet.EnterScope(set))
+        {
+            int cpu = CurrentCpu();
+            // Inside the protocol: the block state (see the fast paths), then the magazine.
+            if (!_slabs.IsOnline((nint)p))
+            {
+                nint item = (nint)p;
+                _slabs.Class(sizeClass).FlushBatch(new ReadOnlySpan<nint>(in item));
+            }
+            else if (!scope.Bypass && *(nuint*)p == s_freeKey && MagazineContains(set, sizeClass, (nint)p))
+            {
+                doubleFree = true;
+            }
+            else
+            {
+                *(nuint*)p = s_freeKey;
+                if (scope.Bypass || RefreshHome(set, cpu) != node)
+                    PushToNode(sizeClass, (nint)p, node, cpu);
+                else if (!MagazineSet.TryPush(set, sizeClass, (nint)p))
+                {
+                    FlushColdHalf(set, sizeClass, node, cpu);
+                    MagazineSet.TryPush(set, sizeClass, (nint)p);
+                }
+            }
+        }
+        if (doubleFree)
+            ReportBadFree(p, "double free: the object is already in this thread's cache");
+    }
+
+    // A freed object to a per-CPU cache of its node (one CAS, no lock), or its slab when no CPU serves the node.
+    private void PushToNode(int sizeClass, nint item, int node, int cpu)
+    {
+        int cacheCpu = CacheCpuFor(node, cpu);
+        if (cacheCpu >= 0)
+            _caches[sizeClass].Push(cacheCpu, item, new OnlineBlockCheck(_blockStates, _blockShift, _base));
+        else
+            _slabs.Class(sizeClass).FlushBatch(new ReadOnlySpan<nint>(in item));
+    }
+
+    // A full magazine: its coldest half to a per-CPU cache of the home node.
+    private void FlushColdHalf(MagazineSet* set, int sizeClass, int home, int cpu)
+    {
+        Magazine* magazine = MagazineSet.MagazineAt(set, sizeClass);
+        nint* items = Magazine.Items(magazine);
+        int count = magazine->Count;
+        int moved = Math.Min(magazine->Capacity / 2, count);
+        var cold = new ReadOnlySpan<nint>(items, moved);
+        int cacheCpu = CacheCpuFor(home, cpu);
+        if (cacheCpu >= 0)
+            _caches[sizeClass].PushBatch(cacheCpu, cold);
+        else
+            _slabs.Class(sizeClass).FlushBatch(cold);
+        int left = count - moved;
+        Buffer.MemoryCopy(items + moved, items, (long)left * sizeof(nint), (long)left * sizeof(nint));
+        magazine->Count = left;
+    }
+
+    private static bool MagazineContains(MagazineSet* set, int sizeClass, nint item)
+    {
+        Magazine* magazine = MagazineSet.MagazineAt(set, sizeClass);
+        return new ReadOnlySpan<nint>(Magazine.Items(magazine), magazine->Count).Contains(item);
+    }
+
+    // on_bad_free=check: the object goes to a user. Its bit must have been clear.
+    private void MarkLive(nint item, int sizeClass)
+    {
+        ulong* word = LiveWord(item, sizeClass, out ulong bit);
+        // Full fence (atomic OR): a racing free of the same object (a bug) sees one order or the other.
+        ulong old = Interlocked.Or(ref *word, bit);
+        if ((old & bit) != 0)
+            ReportBadFree((void*)item, "the object was handed out while live: an earlier double free went unnoticed");
+    }
+
+    // on_bad_free=check: the user frees the object. Its bit must have been set; two racing frees of it
+    // are ordered by the atomic AND, so exactly one passes.
+    private void ClearLive(nint item, int sizeClass)
+    {
+        ulong* word = LiveWord(item, sizeClass, out ulong bit);
+        ulong old = Interlocked.And(ref *word, ~bit); // Full fence (atomic AND): see above.
+        if ((old & bit) == 0)
+            ReportBadFree((void*)item, "double free (on_bad_free=check: the object is not live)");
+    }
+
+    private ulong* LiveWord(nint item, int sizeClass, out ulong bit)
+    {
+        int head = _slabs.HeadOfObject(item, sizeClass);
+        Debug.Assert(head >= 0, "checked by the caller");
+        nuint relative = (nuint)(item - _slabs.AddressOfPage(head));
+        int index = (int)((relative * ObjectClassTable.Info[sizeClass].Magic) >> 32);
+        bit = 1UL << (index & 63);
+        return (ulong*)_slabs.LiveBits!.EntryOf(head) + (index >> 6);
+    }
+
+    // The object caches' cacheable check for a single push: the block byte, read under the cache word.
+    private readonly struct OnlineBlockCheck(byte* blockStates, int blockShift, byte* heapBase) : ICacheableCheck
+    {
+        public bool IsCacheable(nint item) =>
+            Volatile.Read(ref blockStates[(nuint)((byte*)item - heapBase) >> blockShift]) == OnlineNormalBlock; // Acquire: as MemoryBlockTable.Read.
+    }
+}
