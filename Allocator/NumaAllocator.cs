@@ -1,3 +1,7 @@
+using Numalloc.Admin;
+using Numalloc.Caches;
+using Numalloc.Hotplug;
+using Numalloc.Movable;
 using Numalloc.Objects;
 using Numalloc.Platform;
 using Numalloc.Topology;
@@ -32,6 +36,9 @@ public sealed unsafe class NumaAllocator : IDisposable
     private static readonly Lazy<NumaAllocator> s_shared = new(CreateShared, LazyThreadSafetyMode.ExecutionAndPublication);
 
     private readonly ObjectHeap _heap;
+    private readonly CachedPageAllocator _pageCaches;
+    private readonly MovableHeap _movable;
+    private readonly ControlSocketServer? _adminServer;
     private readonly bool _isShared;
 
     private NumaAllocator(AllocatorOptions options, bool isShared)
@@ -44,13 +51,59 @@ public sealed unsafe class NumaAllocator : IDisposable
         var pages = new PageAllocator(options, topology, platform);
         try
         {
+            // The page caches first: the object heap chains its drain hook after theirs.
+            _pageCaches = new CachedPageAllocator(pages);
             _heap = new ObjectHeap(pages, platform, options);
+            _movable = new MovableHeap(pages);
+            Admin = AllocatorAdmin.Create(_pageCaches, _movable, new ObjectCacheDrainParticipant(_heap));
+            Admin.BeforeTrim = _heap.Trim;
+            if (options.AdminSocket is not null)
+                _adminServer = new ControlSocketServer(options.AdminSocket, new AdminEndpoint(Admin));
         }
         catch
         {
+            _heap?.Dispose();
             pages.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The admin API of this allocator's heap: topology, statistics, memory blocks, offline and online
+    /// of blocks, zones and nodes (the hot-remove drill), cache drains, trim, watermarks, listeners.
+    /// </summary>
+    public AllocatorAdmin Admin { get; }
+
+    /// <summary>The control socket's path when <c>admin_socket</c> is configured and it is being served; else null.</summary>
+    public string? AdminSocketPath => _adminServer?.Path;
+
+    /// <summary>
+    /// Allocates a movable buffer of <paramref name="sizeBytes"/>: a handle whose memory the allocator may
+    /// move to another node (hot-remove) while it is not pinned. Prefers Movable zones, falls back to Normal.
+    /// </summary>
+    /// <param name="sizeBytes">Bytes, 1 to 4 MiB.</param>
+    /// <param name="node">The node to allocate on, or -1 for the calling thread's.</param>
+    /// <returns>The buffer (free it with <see cref="MovableBuffer.Free"/>).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A size or node out of range.</exception>
+    /// <exception cref="OutOfMemoryException">No zone could serve it.</exception>
+    public MovableBuffer AllocateMovable(int sizeBytes, int node = -1)
+    {
+        MovableBuffer? buffer = TryAllocateMovable(sizeBytes, node);
+        if (buffer is null)
+            ObjectThrowHelper.ThrowOutOfMemory((nuint)sizeBytes, node);
+        return buffer;
+    }
+
+    /// <summary>Like <see cref="AllocateMovable"/>, but returns null when no zone could serve it.</summary>
+    /// <param name="sizeBytes">Bytes, 1 to 4 MiB.</param>
+    /// <param name="node">The node to allocate on, or -1 for the calling thread's.</param>
+    /// <returns>The buffer, or null.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A size or node out of range.</exception>
+    public MovableBuffer? TryAllocateMovable(int sizeBytes, int node = -1)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(node, -1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(node, NodeCount);
+        return _movable.Allocate(sizeBytes, node);
     }
 
     /// <summary>
@@ -202,12 +255,13 @@ public sealed unsafe class NumaAllocator : IDisposable
     public int NodeOf(void* ptr) => _heap.NodeOf(ptr);
 
     /// <summary>
-    /// Gives cached memory back: flushes the calling thread's caches, empties the per-CPU caches and
-    /// returns empty slabs to their zones. Other threads' caches are not touched.
+    /// Gives memory back now: flushes the calling thread's object caches, empties the per-CPU caches,
+    /// returns empty slabs to their zones, empties the page caches and purges every free page to the OS
+    /// (madvise), whatever <c>decay_ms</c> says. Other threads' object magazines are not touched.
     /// </summary>
     /// <exception cref="InvalidOperationException">A double free was found as its object reached its slab (report and check modes).</exception>
     /// <exception cref="ObjectDisposedException">The allocator was disposed.</exception>
-    public void Trim() => _heap.Trim();
+    public void Trim() => Admin.Trim();
 
     /// <summary>
     /// Flushes the calling thread's caches back to the shared ones; call it before a thread that
@@ -281,8 +335,13 @@ public sealed unsafe class NumaAllocator : IDisposable
     /// </summary>
     public void Dispose()
     {
-        if (!_isShared)
-            _heap.Dispose();
+        if (_isShared)
+            return;
+        _adminServer?.Dispose();
+        _movable.Dispose();
+        _heap.Dispose();
+        // Last: disposes the page heap again, which is a no-op by then.
+        _pageCaches.Dispose();
     }
 
     private static NumaAllocator CreateShared() => new(AllocatorOptions.FromEnvironment(), isShared: true);

@@ -42,4 +42,9 @@ public class SizeClassesTests
     [Test]
     public void EveryClass_IsAMultipleOfEight() =>
         Assert.That(Enumerable.Range(0, SizeClasses.Count).Select(SizeClasses.SizeOf), Has.All.Matches<int>(s => s % 8 == 0));
+
+    [Test]
+    public void NoClassFlag_CollidesWithTheFreeDirtyBitOrTheLargeRunFlag() =>
+        Assert.That(Enumerable.Range(1, SizeClasses.Count), Has.None.Matches<int>(flag =>
+            (flag & Numalloc.Pages.PageDescriptor.FreeDirty) != 0 || flag == Numalloc.Objects.ObjectHeap.LargeRunFlag));
 }

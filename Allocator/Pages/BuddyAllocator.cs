@@ -97,7 +97,7 @@ internal sealed unsafe class BuddyAllocator
         // of a dirty parent only the pages handed out stop counting as dirty.
         byte flags = _pages[page].Flags;
         uint stamp = _pages[page].Owner;
-        DirtyPages -= (long)(flags & PageDescriptor.FreeDirty) << order;
+        DirtyPages -= (long)((flags & PageDescriptor.FreeDirty) >> 7) << order; // 1 or 0 pages per page of the block
         while (found > order)
         {
             found--;
@@ -234,7 +234,7 @@ internal sealed unsafe class BuddyAllocator
                 int order = d.Order;
                 Unlink(page, order, isolated: !toIsolated);
                 Push(page, order, isolated: toIsolated);
-                long dirty = (long)(d.Flags & PageDescriptor.FreeDirty) << order;
+                long dirty = (long)((d.Flags & PageDescriptor.FreeDirty) >> 7) << order;
                 DirtyPages += toIsolated ? -dirty : dirty;
                 moved += 1L << order;
                 page += 1 << order;

@@ -74,8 +74,10 @@ internal struct PageDescriptor
     /// <summary>
     /// <see cref="Flags"/> bit of a free block's head: its pages may be resident (freed since they
     /// were last purged). Clear: they were returned to the OS, or never touched since the block was onlined.
+    /// The high bit, because the object layer reads <see cref="Flags"/> of any page as size class + 1
+    /// (0xFF: a large run): a free page must never look like a slab page to a (bad) free.
     /// </summary>
-    public const byte FreeDirty = 1;
+    public const byte FreeDirty = 0x80; // bit 7: BuddyAllocator shifts it down to count pages
 
     /// <summary>The list terminator.</summary>
     public const int NoPage = -1;
