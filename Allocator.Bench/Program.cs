@@ -13,9 +13,7 @@ internal static class Program
             case "bench":
                 return RunBenchmarks(args[1..]);
             case "drill":
-                // The drill needs hot-remove and the admin API (issues 6 and 8).
-                Console.Error.WriteLine("drill: not available yet: the hot-remove drill lands with the hotplug work (see README, 'Status').");
-                return 2;
+                return Drill.DrillCommand.Run(args[1..], options => new Drill.InProcessDrillTarget(options), Console.Out, Console.Error);
             case "ctl":
                 return Ctl.CtlCommand.Run(args[1..], Console.Out, Console.Error);
             default:

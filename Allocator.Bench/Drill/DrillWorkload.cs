@@ -212,17 +212,18 @@ internal sealed unsafe class DrillWorkload : IDisposable
         long start = Stopwatch.GetTimestamp();
         byte* p = null;
         IDrillMovable? buffer = null;
+        bool failureExpected = false;
         if (kind == Kind.Movable)
             buffer = _heap.TryAllocateMovable(size);
         else
-            p = strictNode >= 0 ? (byte*)_heap.TryAllocateOnNode((nuint)size, strictNode) : (byte*)_heap.TryAllocate((nuint)size);
+            p = strictNode >= 0 ? (byte*)_heap.TryAllocateOnNode((nuint)size, strictNode, out failureExpected) : (byte*)_heap.TryAllocate((nuint)size);
         long elapsed = Stopwatch.GetTimestamp() - start;
         _latency[step, worker].Record(elapsed * 1_000_000_000 / Stopwatch.Frequency);
 
         if (p == null && buffer is null)
         {
             // A strict request to a node with nothing online for it was bound to fail.
-            if (strictNode >= 0 && !_heap.CanServeOnNode(strictNode))
+            if (failureExpected)
                 Interlocked.Increment(ref _expectedFailures[step, worker]);
             else
                 Interlocked.Increment(ref _spuriousFailures[step, worker]);

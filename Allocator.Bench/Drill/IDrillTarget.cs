@@ -45,16 +45,16 @@ internal unsafe interface IDrillHeap
     void* TryAllocate(nuint size);
 
     /// <summary>Raw allocation that must come from <paramref name="node"/>; null when that node cannot serve.</summary>
-    void* TryAllocateOnNode(nuint size, int node);
+    /// <param name="size">Bytes.</param>
+    /// <param name="node">The node.</param>
+    /// <param name="failureExpected">On failure: true when a hotplug step took (or was taking) that node's memory away meanwhile, so the failure is explained.</param>
+    void* TryAllocateOnNode(nuint size, int node, out bool failureExpected);
 
     /// <summary>Frees a raw allocation.</summary>
     void Free(void* p);
 
     /// <summary>The node that holds <paramref name="p"/>.</summary>
     int NodeOf(void* p);
-
-    /// <summary>True when <paramref name="node"/> has online memory a strict allocation of that node may use (a failure there is then spurious).</summary>
-    bool CanServeOnNode(int node);
 
     /// <summary>A movable buffer; null on failure.</summary>
     IDrillMovable? TryAllocateMovable(int size);

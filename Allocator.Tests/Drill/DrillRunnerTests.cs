@@ -20,10 +20,13 @@ public sealed unsafe class DrillRunnerTests
         private long _live;
         public long Live => Interlocked.Read(ref _live);
         public void* TryAllocate(nuint size) { Interlocked.Increment(ref _live); return NativeMemory.Alloc(size); }
-        public void* TryAllocateOnNode(nuint size, int node) => node == 3 ? null : TryAllocate(size);
+        public void* TryAllocateOnNode(nuint size, int node, out bool failureExpected)
+        {
+            failureExpected = node == 3;
+            return node == 3 ? null : TryAllocate(size);
+        }
         public void Free(void* p) { Interlocked.Decrement(ref _live); NativeMemory.Free(p); }
         public int NodeOf(void* p) => 0;
-        public bool CanServeOnNode(int node) => node != 3;
         public IDrillMovable? TryAllocateMovable(int size) => new NativeMovable(size);
         public void RunOn(int node) { }
         public void FlushThread() { }

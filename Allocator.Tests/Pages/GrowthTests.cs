@@ -49,6 +49,35 @@ public sealed unsafe class GrowthTests
     }
 
     [Test]
+    public void AFragmentedZone_WantsGrowthForAnOrderItCannotServe_ThoughItHasFreePagesAboveLow()
+    {
+        using PageHeap heap = TestHeaps.Heap(1, TestHeaps.Options(4, 32));
+        Zone normal = heap.ZoneOf(0, ZoneType.Normal);
+        List<int> taken = TestHeaps.Drain(normal, 0);
+        // Free every other page: half the zone is free, far above low, and not one order-1 block exists.
+        var kept = new List<int>();
+        foreach (int page in taken)
+        {
+            if (page % 2 == 0)
+                normal.Free(page, 0, heap.AddressOfPage(page));
+            else
+                kept.Add(page);
+        }
+        Assert.That(normal.Snapshot().FreePages, Is.GreaterThan(normal.Snapshot().Watermarks.Low));
+
+        // The pages the min watermark kept free are fewer than a whole block: no block of MaxOrder is free.
+        const int order = PageHeap.MaxOrder;
+        Assert.That(normal.NeedsGrowth(8), Is.False, "enough free pages");
+        Assert.That(normal.NeedsGrowth(8, order), Is.True, "but no block of that order: growth, not a spurious failure");
+        Assert.That(heap.TryGrow(normal, 8, order), Is.False, "at normal_max growth fails; it no longer claims success");
+        Assert.That(normal.TryAllocate(order, PageAllocFlags.None), Is.EqualTo(PageDescriptor.NoPage));
+
+        normal.FreeBatch(kept.ToArray(), 0);
+        Assert.That(normal.NeedsGrowth(8, order), Is.False, "coalesced again");
+        TestHeaps.AssertReconciled(heap);
+    }
+
+    [Test]
     public void AZoneWithFreeMemoryAboveLow_DoesNotGrow()
     {
         using PageHeap heap = TestHeaps.Heap(1, TestHeaps.Options(4, 32));

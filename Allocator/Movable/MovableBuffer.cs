@@ -39,6 +39,12 @@ public sealed class MovableBuffer
     /// <exception cref="InvalidOperationException">The buffer already holds the most pins it can.</exception>
     public unsafe MovablePin Pin() => new(_heap, Handle, _heap.Pin(Handle), Length);
 
+    /// <summary>Pins without a scope (callers that cannot hold a ref struct: the drill, the C ABI); pair with <see cref="UnpinRaw"/>.</summary>
+    internal unsafe byte* PinRaw() => _heap.Pin(Handle);
+
+    /// <summary>Ends one <see cref="PinRaw"/>.</summary>
+    internal void UnpinRaw() => _heap.Unpin(Handle);
+
     /// <summary>
     /// Frees the buffer. Freeing a pinned buffer is an error: nothing changes and this throws. A
     /// free that races a migration of the buffer is completed by the migrator.

@@ -203,19 +203,33 @@ internal sealed unsafe class Zone
                 attempt--;
                 continue;
             }
-            if (!_heap.TryGrow(this, 1L << order))
+            if (!_heap.TryGrow(this, 1L << order, order))
                 return 0;
         }
         return 0;
     }
 
-    /// <summary>Whether growth is still wanted: free below low, or too little above min for <paramref name="neededPages"/>.</summary>
-    internal bool NeedsGrowth(long neededPages)
+    /// <summary>
+    /// Whether growth is still wanted: free below low, or too little above min for <paramref name="neededPages"/>,
+    /// or (with <paramref name="order"/> &gt;= 0) no free block of that order or larger: plenty of free pages
+    /// too fragmented to serve the request. The kernel compacts then; we have unused blocks to online
+    /// instead, and a request the zone could serve after growing must not fail (a spurious failure).
+    /// </summary>
+    internal bool NeedsGrowth(long neededPages, int order = -1)
     {
         lock (_lock)
         {
             long free = _buddy.FreePages + _purgingPages;
-            return free < _watermarks.Low || free - neededPages < _watermarks.Min;
+            if (free < _watermarks.Low || free - neededPages < _watermarks.Min)
+                return true;
+            if (order < 0 || _purgingPages > 0)
+                return false; // a purge batch out may hold the block: the caller waits for it instead
+            for (int o = order; o <= _buddy.MaxOrder; o++)
+            {
+                if (_buddy.FreeBlocks(o) > 0)
+                    return false;
+            }
+            return true;
         }
     }
 
