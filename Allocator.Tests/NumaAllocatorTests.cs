@@ -144,6 +144,23 @@ public sealed unsafe class NumaAllocatorTests
     }
 
     [Test]
+    public void ThreadsThatExitWithoutFlushing_AreReaped_AsNewThreadsArrive()
+    {
+        using NumaAllocator allocator = Create(nodes: 1);
+        long[] initial = FreePages(allocator);
+        for (int i = 0; i < 300; i++)
+        {
+            var thread = new Thread(() => allocator.Free(allocator.Allocate(64))); // leaves its object in its magazine
+            thread.Start();
+            thread.Join();
+        }
+        Assert.That(allocator.Heap.Registry.SetCount, Is.LessThanOrEqualTo(Numalloc.Caches.MagazineRegistry.ReapEverySets),
+            "exited threads' magazines do not pile up");
+        Assert.That(allocator.Heap.Registry.Counters.SetsReaped, Is.GreaterThanOrEqualTo(300 - Numalloc.Caches.MagazineRegistry.ReapEverySets));
+        AssertReconciled(allocator, initial);
+    }
+
+    [Test]
     public void Trim_GivesEveryCachedPageBack_WithoutTouchingLiveObjects()
     {
         using NumaAllocator allocator = Create(nodes: 1);
