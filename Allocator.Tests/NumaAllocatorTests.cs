@@ -23,6 +23,56 @@ public sealed unsafe class NumaAllocatorTests
     }
 
     [Test]
+    public void Shared_IsConfiguredFromNumallocConfig_AndABadValueFailsEveryAccess()
+    {
+        (int exitCode, string output) = Caches.ChildProbe.Run("shared-config", new Dictionary<string, string>
+        {
+            [AllocatorOptions.EnvironmentVariable] = "topology=sim:4;normal=8M;movable=0;block=4M",
+        });
+        Assert.That(exitCode, Is.Zero, output);
+        Assert.That(output, Does.Contain("nodes=4"));
+        Assert.That(output, Does.Contain("placed=0,1,2,3"));
+
+        (exitCode, output) = Caches.ChildProbe.Run("shared-config", new Dictionary<string, string>
+        {
+            [AllocatorOptions.EnvironmentVariable] = "topology=sim:4;block=3M",
+        });
+        Assert.That(exitCode, Is.Zero, output);
+        Assert.That(output, Does.Contain("ConfigException twice"));
+        Assert.That(output, Does.Contain("block"));
+    }
+
+    /// <summary>The child side of <see cref="Shared_IsConfiguredFromNumallocConfig_AndABadValueFailsEveryAccess"/>.</summary>
+    internal static int RunSharedFromEnvironment()
+    {
+        int failures = 0;
+        for (int i = 0; i < 2; i++)
+        {
+            try
+            {
+                NumaAllocator shared = NumaAllocator.Shared;
+                Console.WriteLine($"nodes={shared.NodeCount}");
+                var placed = new List<int>();
+                for (int node = 0; node < shared.NodeCount; node++)
+                {
+                    void* p = shared.AllocateOnNode(100, node);
+                    placed.Add(shared.NodeOf(p));
+                    shared.Free(p);
+                }
+                Console.WriteLine($"placed={string.Join(",", placed)}");
+                return 0;
+            }
+            catch (ConfigException e)
+            {
+                Console.WriteLine(e.Message);
+                failures++;
+            }
+        }
+        Console.WriteLine(failures == 2 ? "ConfigException twice" : $"ConfigException {failures}");
+        return 0;
+    }
+
+    [Test]
     public void TwoInstancesUsedInTurns_OnOneThread_EachGetsItsOwnPointersBack()
     {
         using NumaAllocator a = Create(nodes: 2);
