@@ -197,7 +197,8 @@ public sealed unsafe class NumaAllocator : IDisposable
     public nuint UsableSize(void* ptr) => _heap.UsableSize(ptr);
 
     /// <summary>The NUMA node of the memory at <paramref name="ptr"/>, or -1 when it is not this allocator's (or null).</summary>
-    /// <param name="ptr">A pointer into an allocation of this allocator.</param>
+    /// <param name="ptr">The start of an allocation of this allocator, or any address inside one of up to 4 MiB
+    /// (larger allocations are their own mappings, found by their start only).</param>
     /// <returns>A node id, or -1.</returns>
     public int NodeOf(void* ptr) => _heap.NodeOf(ptr);
 
