@@ -95,10 +95,11 @@ public sealed unsafe class NumaAllocator : IDisposable
     /// <exception cref="ObjectDisposedException">The allocator was disposed.</exception>
     public void* Allocate(nuint size, nuint alignment = 0)
     {
-        // alignment 0, 1, 2, 4 or 8: every small object satisfies it.
-        if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)15) & alignment) == 0)
+        // alignment 0, 1, 2, 4, 8 or 16 (what C's max_align_t needs): every small object is 8-byte
+        // aligned, and a size rounded up to 16 gets a class whose objects are 16-byte aligned.
+        if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)31) & alignment) == 0)
         {
-            void* p = _heap.TryAllocateSmallFast(size);
+            void* p = _heap.TryAllocateSmallFast(alignment > 8 ? RoundUpTo16(size) : size);
             if (p != null)
                 return p;
         }
@@ -115,9 +116,9 @@ public sealed unsafe class NumaAllocator : IDisposable
     /// <exception cref="ObjectDisposedException">The allocator was disposed.</exception>
     public void* TryAllocate(nuint size, nuint alignment = 0)
     {
-        if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)15) & alignment) == 0)
+        if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)31) & alignment) == 0)
         {
-            void* p = _heap.TryAllocateSmallFast(size);
+            void* p = _heap.TryAllocateSmallFast(alignment > 8 ? RoundUpTo16(size) : size);
             if (p != null)
                 return p;
         }
@@ -285,6 +286,9 @@ public sealed unsafe class NumaAllocator : IDisposable
         if (!_isShared)
             _heap.Dispose();
     }
+
+    // At least 16: a zero-byte request with 16-byte alignment still needs a 16-byte class.
+    private static nuint RoundUpTo16(nuint size) => size == 0 ? 16 : (size + 15) & ~(nuint)15;
 
     private static NumaAllocator CreateShared() => new(AllocatorOptions.FromEnvironment(), isShared: true);
 
