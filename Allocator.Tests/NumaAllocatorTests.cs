@@ -23,6 +23,56 @@ public sealed unsafe class NumaAllocatorTests
     }
 
     [Test]
+    public void Shared_IsConfiguredFromNumallocConfig_AndABadValueFailsEveryAccess()
+    {
+        (int exitCode, string output) = Caches.ChildProbe.Run("shared-config", new Dictionary<string, string>
+        {
+            [AllocatorOptions.EnvironmentVariable] = "topology=sim:4;normal=8M;movable=0;block=4M",
+        });
+        Assert.That(exitCode, Is.Zero, output);
+        Assert.That(output, Does.Contain("nodes=4"));
+        Assert.That(output, Does.Contain("placed=0,1,2,3"));
+
+        (exitCode, output) = Caches.ChildProbe.Run("shared-config", new Dictionary<string, string>
+        {
+            [AllocatorOptions.EnvironmentVariable] = "topology=sim:4;block=3M",
+        });
+        Assert.That(exitCode, Is.Zero, output);
+        Assert.That(output, Does.Contain("ConfigException twice"));
+        Assert.That(output, Does.Contain("block"));
+    }
+
+    /// <summary>The child side of <see cref="Shared_IsConfiguredFromNumallocConfig_AndABadValueFailsEveryAccess"/>.</summary>
+    internal static int RunSharedFromEnvironment()
+    {
+        int failures = 0;
+        for (int i = 0; i < 2; i++)
+        {
+            try
+            {
+                NumaAllocator shared = NumaAllocator.Shared;
+                Console.WriteLine($"nodes={shared.NodeCount}");
+                var placed = new List<int>();
+                for (int node = 0; node < shared.NodeCount; node++)
+                {
+                    void* p = shared.AllocateOnNode(100, node);
+                    placed.Add(shared.NodeOf(p));
+                    shared.Free(p);
+                }
+                Console.WriteLine($"placed={string.Join(",", placed)}");
+                return 0;
+            }
+            catch (ConfigException e)
+            {
+                Console.WriteLine(e.Message);
+                failures++;
+            }
+        }
+        Console.WriteLine(failures == 2 ? "ConfigException twice" : $"ConfigException {failures}");
+        return 0;
+    }
+
+    [Test]
     public void TwoInstancesUsedInTurns_OnOneThread_EachGetsItsOwnPointersBack()
     {
         using NumaAllocator a = Create(nodes: 2);
@@ -141,6 +191,23 @@ public sealed unsafe class NumaAllocatorTests
     {
         Assert.Throws<ArgumentNullException>(() => NumaAllocator.Create(null!));
         Assert.Throws<ConfigException>(() => NumaAllocator.Create(new AllocatorOptions { BlockBytes = 3 << 20 }));
+    }
+
+    [Test]
+    public void ThreadsThatExitWithoutFlushing_AreReaped_AsNewThreadsArrive()
+    {
+        using NumaAllocator allocator = Create(nodes: 1);
+        long[] initial = FreePages(allocator);
+        for (int i = 0; i < 300; i++)
+        {
+            var thread = new Thread(() => allocator.Free(allocator.Allocate(64))); // leaves its object in its magazine
+            thread.Start();
+            thread.Join();
+        }
+        Assert.That(allocator.Heap.Registry.SetCount, Is.LessThanOrEqualTo(Numalloc.Caches.MagazineRegistry.ReapEverySets),
+            "exited threads' magazines do not pile up");
+        Assert.That(allocator.Heap.Registry.Counters.SetsReaped, Is.GreaterThanOrEqualTo(300 - Numalloc.Caches.MagazineRegistry.ReapEverySets));
+        AssertReconciled(allocator, initial);
     }
 
     [Test]

@@ -148,10 +148,11 @@ public sealed unsafe class NumaAllocator : IDisposable
     /// <exception cref="ObjectDisposedException">The allocator was disposed.</exception>
     public void* Allocate(nuint size, nuint alignment = 0)
     {
-        // alignment 0, 1, 2, 4 or 8: every small object satisfies it.
-        if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)15) & alignment) == 0)
+        // alignment 0, 1, 2, 4, 8 or 16 (what C's max_align_t needs): every small object is 8-byte
+        // aligned, and a size rounded up to 16 gets a class whose objects are 16-byte aligned.
+        if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)31) & alignment) == 0)
         {
-            void* p = _heap.TryAllocateSmallFast(size);
+            void* p = _heap.TryAllocateSmallFast(alignment > 8 ? RoundUpTo16(size) : size);
             if (p != null)
                 return p;
         }
@@ -168,9 +169,9 @@ public sealed unsafe class NumaAllocator : IDisposable
     /// <exception cref="ObjectDisposedException">The allocator was disposed.</exception>
     public void* TryAllocate(nuint size, nuint alignment = 0)
     {
-        if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)15) & alignment) == 0)
+        if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)31) & alignment) == 0)
         {
-            void* p = _heap.TryAllocateSmallFast(size);
+            void* p = _heap.TryAllocateSmallFast(alignment > 8 ? RoundUpTo16(size) : size);
             if (p != null)
                 return p;
         }
@@ -250,7 +251,8 @@ public sealed unsafe class NumaAllocator : IDisposable
     public nuint UsableSize(void* ptr) => _heap.UsableSize(ptr);
 
     /// <summary>The NUMA node of the memory at <paramref name="ptr"/>, or -1 when it is not this allocator's (or null).</summary>
-    /// <param name="ptr">A pointer into an allocation of this allocator.</param>
+    /// <param name="ptr">The start of an allocation of this allocator, or any address inside one of up to 4 MiB
+    /// (larger allocations are their own mappings, found by their start only).</param>
     /// <returns>A node id, or -1.</returns>
     public int NodeOf(void* ptr) => _heap.NodeOf(ptr);
 
@@ -343,6 +345,9 @@ public sealed unsafe class NumaAllocator : IDisposable
         // Last: disposes the page heap again, which is a no-op by then.
         _pageCaches.Dispose();
     }
+
+    // At least 16: a zero-byte request with 16-byte alignment still needs a 16-byte class.
+    private static nuint RoundUpTo16(nuint size) => size == 0 ? 16 : (size + 15) & ~(nuint)15;
 
     private static NumaAllocator CreateShared() => new(AllocatorOptions.FromEnvironment(), isShared: true);
 

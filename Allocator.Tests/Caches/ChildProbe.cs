@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using Numalloc.Caches;
+using Numalloc.Tests;
 using Numalloc.Tests.Caches;
 
 /// <summary>
@@ -30,6 +31,7 @@ public static class StartupHook
                 "disasm" => ChildProbe.RunOwnerFastPathForDisasm(),
                 "protocol" => ChildProbe.RunProtocol(),
                 "object-disasm" => Numalloc.Tests.Objects.ObjectFastPathDisassemblyTests.CompileFastPaths(),
+                "shared-config" => NumaAllocatorTests.RunSharedFromEnvironment(),
                 "abort-bad-free" => Numalloc.Tests.Objects.ObjectBadFreeTests.RunAbortOnBadFree(),
                 _ => 3,
             };

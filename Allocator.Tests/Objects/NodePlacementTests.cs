@@ -140,6 +140,27 @@ public sealed unsafe class NodePlacementTests
     }
 
     [Test]
+    public void AHeapFromTheConfigStringSim4_PlacesEveryKindOnTheThreadsNode()
+    {
+        using NumaAllocator fromConfig = NumaAllocator.Create(ConfigParser.Parse("topology=sim:4;normal=8M;movable=0;block=4M"));
+        Assert.That(fromConfig.NodeCount, Is.EqualTo(4));
+        for (int node = 0; node < 4; node++)
+        {
+            int n = node;
+            RunOnCpu(CpuOf(fromConfig, n), () =>
+            {
+                foreach (nuint size in s_sizes)
+                {
+                    void* p = fromConfig.Allocate(size);
+                    Assert.That(fromConfig.NodeOf(p), Is.EqualTo(n), $"size {size}");
+                    fromConfig.Free(p);
+                }
+                fromConfig.FlushCurrentThread();
+            });
+        }
+    }
+
+    [Test]
     public void AllocateOnNode_IsStrict_WhenTheNodeIsFull_ItFailsRatherThanFallBack()
     {
         using NumaAllocator small = Create(nodes: 2, normalMiB: 4, normalMaxMiB: 4);

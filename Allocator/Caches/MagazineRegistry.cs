@@ -31,6 +31,12 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     /// <summary>The built-in work bit: flush every magazine of every kind to the backends.</summary>
     public const uint DrainAllWork = 1u;
 
+    /// <summary>
+    /// New sets between two reaps run by <see cref="Current"/> itself, so a process whose threads come and go
+    /// without anyone draining does not accumulate exited threads' sets (and the items they hold).
+    /// </summary>
+    public const int ReapEverySets = 64;
+
     // The calling thread's current set: the one thread-static of the fast path.
     [ThreadStatic]
     private static MagazineSet* t_magazines;
@@ -50,6 +56,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     private readonly MagazineWorkCallback?[] _callbackOfBit = new MagazineWorkCallback?[31];
     private GCHandle _self;
     private int _nextWorkBit = 1;
+    private int _setsSinceReap;
     private int _completionEpoch;
     private int _waiters;
     private long _requests;
@@ -620,6 +627,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
         Debug.Assert(previous == null || previous->Depth == 0, "no registry switch inside the allocator");
         Thread me = Thread.CurrentThread;
         MagazineSet* set = null;
+        bool reap = false;
         lock (_lock)
         {
             foreach (Entry entry in _entries)
@@ -648,10 +656,22 @@ internal sealed unsafe class MagazineRegistry : IDisposable
                 set->RegistryHandle = GCHandle.ToIntPtr(_self);
                 set->OwnerThreadId = Environment.CurrentManagedThreadId;
                 _entries.Add(new Entry(set, me));
+                if (++_setsSinceReap >= ReapEverySets)
+                {
+                    _setsSinceReap = 0;
+                    reap = true;
+                }
             }
         }
 
         t_magazines = set;
+        if (reap)
+        {
+            // Outside every lock and before the caller enters the allocator: Reap takes the registry lock
+            // and the backends' locks.
+            Reap();
+        }
+
         return set;
     }
 

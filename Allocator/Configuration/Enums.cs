@@ -23,12 +23,18 @@ public enum BindPolicy
 /// <summary>What the allocator does when a free names memory it did not hand out, or frees it twice.</summary>
 public enum BadFreeAction
 {
-    /// <summary>Count it and report it in the stats; the free is ignored.</summary>
+    /// <summary>
+    /// Count it and report it (<see cref="NumaAllocator"/> throws <see cref="InvalidOperationException"/>);
+    /// the free is ignored and the heap is unchanged.
+    /// </summary>
     Report = 0,
 
-    /// <summary>Print a message and abort the process.</summary>
+    /// <summary>Print a message and abort the process (<see cref="Environment.FailFast(string)"/>).</summary>
     Abort = 1,
 
-    /// <summary>Like <see cref="Report"/>, and also run the slower full checks on every free.</summary>
+    /// <summary>
+    /// Like <see cref="Report"/>, and also check every free at once (an atomic on a bitmap of the objects
+    /// handed out), so a double free through two threads is caught at its second free; slower.
+    /// </summary>
     Check = 2,
 }

@@ -19,8 +19,10 @@ internal sealed unsafe partial class ObjectHeap
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if ((alignment & (alignment - 1)) != 0)
             ObjectThrowHelper.ThrowBadAlignment(alignment);
-        if (size > (nuint)nint.MaxValue || alignment > (nuint)nint.MaxValue / 2)
+        if (size > (nuint)nint.MaxValue)
             ObjectThrowHelper.ThrowSizeOverflow(nameof(size));
+        if (alignment > (nuint)nint.MaxValue / 2)
+            ObjectThrowHelper.ThrowSizeOverflow(nameof(alignment));
         if (node >= _topology.NodeCount)
             throw new ArgumentOutOfRangeException(nameof(node), node, $"Node ids are 0..{_topology.NodeCount - 1}.");
         if (size == 0)
