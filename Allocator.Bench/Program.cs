@@ -14,12 +14,15 @@ internal static class Program
                 return RunBenchmarks(args[1..]);
             case "drill":
                 return Drill.DrillCommand.Run(args[1..], options => new Drill.InProcessDrillTarget(options), Console.Out, Console.Error);
+            case "serve":
+                return ServeCommand.Run(args[1..], Console.In, Console.Out, Console.Error);
             case "ctl":
                 return Ctl.CtlCommand.Run(args[1..], Console.Out, Console.Error);
             default:
                 Console.Error.WriteLine("usage: Allocator.Bench bench [--quick] [--artifacts DIR] [BenchmarkDotNet options, e.g. --filter '*Page*']");
                 Console.Error.WriteLine("       Allocator.Bench drill [options]");
                 Console.Error.WriteLine("       Allocator.Bench ctl --socket PATH [--json] OP [ARGS]");
+                Console.Error.WriteLine("       Allocator.Bench serve --socket PATH [--nodes N] [--threads N]");
                 return 64;
         }
     }

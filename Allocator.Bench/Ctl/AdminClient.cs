@@ -11,6 +11,8 @@ internal sealed class AdminClient : IDisposable
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly StreamReader _reader;
+    // One request and its reply at a time: the drill's sampler and its steps share a connection.
+    private readonly Lock _exchange = new();
 
     /// <exception cref="SocketException">Nobody serves <paramref name="path"/>.</exception>
     public AdminClient(string path)
@@ -33,8 +35,11 @@ internal sealed class AdminClient : IDisposable
     /// <exception cref="IOException">The server closed the connection without replying.</exception>
     public string SendRaw(JsonObject request)
     {
-        _stream.Write(Encoding.UTF8.GetBytes(request.ToJsonString() + "\n"));
-        return ReadLine() ?? throw new IOException("the server closed the connection without a reply");
+        lock (_exchange)
+        {
+            _stream.Write(Encoding.UTF8.GetBytes(request.ToJsonString() + "\n"));
+            return ReadLine() ?? throw new IOException("the server closed the connection without a reply");
+        }
     }
 
     /// <summary>Sends <paramref name="request"/> and returns the parsed reply.</summary>

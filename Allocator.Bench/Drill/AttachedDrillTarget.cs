@@ -33,7 +33,20 @@ internal sealed class AttachedDrillTarget : IDrillTarget
 
     public IDrillHeap? Heap => null;
 
-    public long? AllocationCount => Summary()["allocations"]?.GetValue<long>() ?? 0;
+    public long? AllocationCount
+    {
+        get
+        {
+            try
+            {
+                return Summary()["allocations"]?.GetValue<long>() ?? 0;
+            }
+            catch (IOException)
+            {
+                return null; // the server went away: the sampler shows nothing rather than ending the drill
+            }
+        }
+    }
 
     private void ReadEvents()
     {
