@@ -168,3 +168,97 @@ public unsafe class HotplugThroughputBenchmarks
             w.Join();
     }
 }
+
+/// <summary>
+/// Object allocation throughput (64 B pairs through <see cref="NumaAllocator"/>, one worker per core on
+/// node 0) in steady state and while an operator offlines and onlines one 16 MiB block of node 0's
+/// Normal zone every second: issue 6's "at least 80% of steady state".
+/// </summary>
+[BenchmarkCategory("hotplug")]
+public unsafe class HotplugObjectThroughputBenchmarks
+{
+    private const int PairsPerThread = 200_000;
+
+    private NumaAllocator _allocator = null!;
+    private Thread? _operator;
+    private volatile bool _stop;
+    private int _threads;
+    private int[] _cpus = [];
+
+    /// <summary>Whether a 16 MiB block is offlined and onlined every second meanwhile.</summary>
+    [Params(false, true)]
+    public bool WithHotplug { get; set; }
+
+    /// <summary>Offline attempts and how many committed (printed at cleanup).</summary>
+    public static string LastHotplugCounts { get; private set; } = string.Empty;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _allocator = NumaAllocator.Create(new AllocatorOptions
+        {
+            Topology = TopologySpec.Simulate(2),
+            NormalBytes = 64L << 20,
+            NormalMaxBytes = 128L << 20,
+            MovableBytes = 0,
+            MovableMaxBytes = 0,
+        });
+        NumaTopology topology = _allocator.Admin.Topology;
+        _threads = Math.Max(1, Environment.ProcessorCount);
+        _cpus = [.. Enumerable.Range(0, _threads).Select(i => topology.Nodes[0].Cpus[i % topology.Nodes[0].Cpus.Length])];
+        if (WithHotplug)
+        {
+            AllocatorAdmin admin = _allocator.Admin;
+            int block = admin.GetBlocks().Where(b => b.Node == 0 && b.State == BlockState.Online).Max(b => b.Id);
+            _operator = new Thread(() =>
+            {
+                int attempts = 0, committed = 0;
+                while (!_stop)
+                {
+                    attempts++;
+                    if (admin.OfflineBlock(block, timeoutMs: 100).IsOk)
+                    {
+                        committed++;
+                        admin.OnlineBlock(block, ZoneType.Normal);
+                    }
+                    LastHotplugCounts = $"{committed}/{attempts} offlines committed";
+                    for (int i = 0; i < 100 && !_stop; i++)
+                        Thread.Sleep(10); // the 1 s period of the scenario
+                }
+            })
+            { IsBackground = true };
+            _operator.Start();
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _stop = true;
+        _operator?.Join();
+        if (WithHotplug)
+            Console.WriteLine($"// hotplug during the run: {LastHotplugCounts}");
+        _allocator.Dispose();
+    }
+
+    [Benchmark(Description = "64 B object pairs, one worker per core", OperationsPerInvoke = PairsPerThread)]
+    public void ObjectPairs()
+    {
+        var workers = new Thread[_threads];
+        for (int t = 0; t < _threads; t++)
+        {
+            int cpu = _cpus[t];
+            workers[t] = new Thread(() =>
+            {
+                VirtualCpu.Set(cpu);
+                for (int i = 0; i < PairsPerThread; i++)
+                    _allocator.Free(_allocator.Allocate(64));
+                _allocator.FlushCurrentThread();
+                VirtualCpu.Clear();
+            });
+            workers[t].Start();
+        }
+        foreach (Thread w in workers)
+            w.Join();
+    }
+}

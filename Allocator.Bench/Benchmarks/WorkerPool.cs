@@ -75,3 +75,14 @@ internal readonly unsafe struct NativeMemoryAllocator : IRawAllocator
 
     public void Free(void* p) => System.Runtime.InteropServices.NativeMemory.Free(p);
 }
+
+/// <summary>numalloc through <see cref="NumaAllocator.Shared"/>-style use of one instance the suite creates.</summary>
+internal readonly unsafe struct NumaRawAllocator : IRawAllocator
+{
+    /// <summary>The instance the multi-thread suites allocate from (set up and disposed by them).</summary>
+    public static NumaAllocator Instance { get; set; } = null!;
+
+    public void* Allocate(nuint size) => Instance.Allocate(size);
+
+    public void Free(void* p) => Instance.Free(p);
+}
