@@ -219,14 +219,14 @@ internal sealed unsafe class PageHeap : IDisposable
      * Absent -> Onlining, so an operator's online (which does not take the growth lock) can never
      * take the same block. Growth never takes the hotplug lock and never reports Busy.
      */
-    internal bool TryGrow(Zone zone, long neededPages)
+    internal bool TryGrow(Zone zone, long neededPages, int order = -1)
     {
         NumaNodeState node = Nodes[zone.Node];
         lock (node.GrowthLock)
         {
             if (!zone.CanGrow)
                 return false;
-            if (!zone.NeedsGrowth(neededPages))
+            if (!zone.NeedsGrowth(neededPages, order))
                 return true;
             int first = Layout.FirstBlockOfNode(zone.Node);
             for (int block = first; block < first + Layout.BlocksPerNode; block++)

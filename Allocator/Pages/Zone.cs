@@ -203,19 +203,33 @@ internal sealed unsafe class Zone
                 attempt--;
                 continue;
             }
-            if (!_heap.TryGrow(this, 1L << order))
+            if (!_heap.TryGrow(this, 1L << order, order))
                 return 0;
         }
         return 0;
     }
 
-    /// <summary>Whether growth is still wanted: free below low, or too little above min for <paramref name="neededPages"/>.</summary>
-    internal bool NeedsGrowth(long neededPages)
+    /// <summary>
+    /// Whether growth is still wanted: free below low, or too little above min for <paramref name="neededPages"/>,
+    /// or (with <paramref name="order"/> &gt;= 0) no free block of that order or larger on the lists: the
+    /// free pages are fragmented into smaller blocks, and with no compaction only a new block can serve
+    /// the request (else a large allocation fails while plenty is free, a spurious failure).
+    /// </summary>
+    internal bool NeedsGrowth(long neededPages, int order = -1)
     {
         lock (_lock)
         {
             long free = _buddy.FreePages + _purgingPages;
-            return free < _watermarks.Low || free - neededPages < _watermarks.Min;
+            if (free < _watermarks.Low || free - neededPages < _watermarks.Min)
+                return true;
+            if (order < 0)
+                return false;
+            for (int o = order; o <= _buddy.MaxOrder; o++)
+            {
+                if (_buddy.FreeBlocks(o) != 0)
+                    return false;
+            }
+            return true;
         }
     }
 
