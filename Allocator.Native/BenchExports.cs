@@ -224,6 +224,40 @@ internal static unsafe class BenchExports
         }
     }
 
+    // The vetoing listener na_bench_veto_offline registers on the shared allocator; null when none is.
+    private static IDisposable? s_veto;
+
+    /// <summary>
+    /// <c>int na_bench_veto_offline(int veto)</c>: with non-zero <paramref name="veto"/>, registers on the shared
+    /// allocator a hotplug listener that vetoes every offline (so the C tests can see -ECANCELED); with 0,
+    /// removes it. 0, or -1 with ENOMEM when the library failed to initialize.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "na_bench_veto_offline")]
+    internal static int VetoOffline(int veto)
+    {
+        try
+        {
+            NumaAllocator? allocator = NativeRuntime.Allocator;
+            if (allocator is null)
+                return ExportGuard.MinusOne(Interop.Libc.ENOMEM);
+            Interlocked.Exchange(ref s_veto, null)?.Dispose(); // one listener at most, whichever thread calls
+            if (veto != 0)
+                s_veto = allocator.Admin.RegisterListener(new VetoingListener());
+            return 0;
+        }
+#pragma warning disable CA1031 // The C ABI boundary: every failure becomes -1 and errno (ExportGuard).
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            return ExportGuard.MinusOne(e, Interop.Libc.ENOMEM);
+        }
+    }
+
+    private sealed class VetoingListener : Numalloc.Hotplug.HotplugListener
+    {
+        public override bool OnGoingOffline(Numalloc.Hotplug.HotplugNotification notification) => false;
+    }
+
     private static CachedPageAllocator? CreatePages()
     {
         try

@@ -1,27 +1,33 @@
+using System.Runtime.CompilerServices;
+using Numalloc.Platform;
 using Numalloc.Topology;
 
 namespace Numalloc.Native;
 
 /// <summary>
-/// The managed state behind the C exports: the configuration read once from
-/// <c>NUMALLOC_CONFIG</c> at the first call, and the topology it names. A bad configuration is
-/// reported once on stderr, in one line, and leaves the library failed for the rest of the
-/// process (calls then fail with ENOMEM), never a crash.
+/// The managed state behind the C exports: <see cref="NumaAllocator.Shared"/>, built once from
+/// <c>NUMALLOC_CONFIG</c> at the first call that needs it. A bad configuration (or a heap that
+/// cannot be reserved) is reported once on stderr, in one line, and leaves the library failed for
+/// the rest of the process (calls then fail with ENOMEM), never a crash.
 /// </summary>
 internal static class NativeRuntime
 {
     // ExecutionAndPublication: the first caller initializes, concurrent first callers wait for it,
     // and the result (null included) is kept, so the failure is reported exactly once.
-    private static readonly Lazy<NumaTopology?> s_topology = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<NumaAllocator?> s_allocator = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    /// <summary>The configured topology; null when initialization failed.</summary>
-    internal static NumaTopology? Topology => s_topology.Value;
+    /// <summary>The shared allocator, initializing it on the first call; null when initialization failed.</summary>
+    internal static NumaAllocator? Allocator => s_allocator.Value;
 
-    private static NumaTopology? Initialize()
+    private static NumaAllocator? Initialize()
     {
         try
         {
-            return NumaTopology.FromOptions(AllocatorOptions.FromEnvironment());
+            NumaAllocator allocator = NumaAllocator.Shared;
+            // Published for the exports' fast paths only after it is fully built (Lazy's lock orders
+            // the build before this store; a reader that sees null takes the slow path through here).
+            FastPath.Publish(allocator);
+            return allocator;
         }
 #pragma warning disable CA1031 // Any failure, expected or not, leaves the library failed; it must never escape.
         catch (Exception e)
@@ -37,7 +43,7 @@ internal static class NativeRuntime
         try
         {
             // One line whatever the message holds: a C program's log reader sees one record.
-            string what = e is ConfigException or TopologyException or ArgumentException or IOException
+            string what = e is ConfigException or TopologyException or ArgumentException or IOException or PlatformException
                 ? e.Message
                 : $"{e.GetType().Name}: {e.Message}";
             Console.Error.WriteLine($"numalloc: initialization failed (every call will fail with ENOMEM): {what.ReplaceLineEndings(" ")}");
@@ -48,4 +54,26 @@ internal static class NativeRuntime
         {
         }
     }
+}
+
+/// <summary>
+/// The one field the hot exports (<c>na_malloc</c>, <c>na_free</c>, the bulk calls) read: the shared
+/// allocator once it is built, else null (then they go through <see cref="NativeRuntime.Allocator"/>).
+/// A class of its own with no static initializer, so NativeAOT reads the field with no class-constructor
+/// check (the reason it is not a field of <see cref="NativeRuntime"/>, whose Lazy needs one).
+/// </summary>
+internal static class FastPath
+{
+    private static NumaAllocator? s_allocator;
+
+    /// <summary>The shared allocator, or null until it is built (or when it failed).</summary>
+    internal static NumaAllocator? Allocator
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Volatile.Read(ref s_allocator); // Acquire: pairs with Publish; the allocator's fields are seen built.
+    }
+
+    /// <summary>Publishes the built allocator.</summary>
+    internal static void Publish(NumaAllocator allocator) =>
+        Volatile.Write(ref s_allocator, allocator); // Release: the allocator is fully built before any fast path sees it.
 }

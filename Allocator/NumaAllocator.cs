@@ -123,6 +123,9 @@ public sealed unsafe class NumaAllocator : IDisposable
     /// <summary>The object heap behind the facade (hot-remove, stats and the C layer reach it here).</summary>
     internal ObjectHeap Heap => _heap;
 
+    /// <summary>The movable-buffer heap behind the facade (the C layer pins, unpins and frees by handle here).</summary>
+    internal MovableHeap Movable => _movable;
+
     /// <summary>Creates an isolated allocator with its own heap; dispose it to give all its memory back.</summary>
     /// <param name="options">The configuration (see <see cref="AllocatorOptions"/>).</param>
     /// <returns>The allocator.</returns>

@@ -12,6 +12,10 @@
  *   object pair (in) na_bench_object_pair(S, N): N pairs of S bytes inside the library, one crossing
  *                   in all, for S = 16, 64, 256, 1024, 4096 (the BenchmarkDotNet object sizes), next to
  *                   malloc(S)+free(S) from C
+ *   na_malloc+na_free    the C ABI's pair of S bytes from C (numalloc.h, the shared allocator of
+ *                   NUMALLOC_CONFIG): two crossings plus the magazine pop and push
+ *   na bulk 32      na_malloc_bulk(S, out, 32) + na_free_bulk(out, 32), ns per object: two
+ *                   crossings per 32 objects
  * Each figure is the best of ROUNDS rounds of ITERATIONS calls, timed with CLOCK_MONOTONIC.
  * Build: run-crossing.sh (once against libnumalloc.so, once against libnumalloc.a).
  * Usage: crossing [iterations]
@@ -23,6 +27,7 @@
 #include <time.h>
 
 #include "na_bench.h"
+#include "numalloc.h"
 
 #ifndef NA_LINK
 #define NA_LINK "?"
@@ -138,6 +143,39 @@ static double time_malloc_sized(long n)
     return now_ns() - start;
 }
 
+static double time_na_pair(long n)
+{
+    long i;
+    size_t size = s_object_size;
+    double start = now_ns();
+    for (i = 0; i < n; ++i) {
+        void *p = na_malloc(size);
+        s_sink_ptr = p;
+        na_free(p);
+    }
+    return now_ns() - start;
+}
+
+enum { BULK = 32 };
+
+/* n objects in batches of BULK (n rounded down to a multiple of BULK; the caller divides by n). */
+static double time_na_bulk(long n)
+{
+    long i;
+    size_t size = s_object_size;
+    void *batch[BULK];
+    double start = now_ns();
+    for (i = 0; i + BULK <= n; i += BULK) {
+        if (na_malloc_bulk(size, batch, BULK) != BULK) {
+            fprintf(stderr, "crossing: na_malloc_bulk(%zu, 32) failed\n", size);
+            exit(1);
+        }
+        s_sink_ptr = batch[BULK - 1];
+        na_free_bulk(batch, BULK);
+    }
+    return now_ns() - start;
+}
+
 static void report(const char *name, const char *unit, double (*run)(long), long n)
 {
     double best = 0;
@@ -195,6 +233,20 @@ int main(int argc, char **argv)
             report(name, "pair", time_object_pair_in, n);
             snprintf(name, sizeof name, "malloc%zu+free", sizes[i]);
             report(name, "pair", time_malloc_sized, n);
+        }
+    }
+    /* The C ABI over the shared allocator; the first call builds it: keep that out of the timing. */
+    na_free(na_malloc(64));
+    {
+        static const size_t sizes[] = { 16, 64, 256, 1024, 4096 };
+        char name[40];
+        size_t i;
+        for (i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+            s_object_size = sizes[i];
+            snprintf(name, sizeof name, "na_malloc%zu+na_free", sizes[i]);
+            report(name, "pair", time_na_pair, n);
+            snprintf(name, sizeof name, "na bulk 32 x %zu", sizes[i]);
+            report(name, "obj", time_na_bulk, n / BULK * BULK);
         }
     }
     return 0;

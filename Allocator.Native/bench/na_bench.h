@@ -51,6 +51,11 @@ void na_bench_object_free(void *p);
 /* Runs `iterations` allocate+free pairs of `size` bytes inside the library (one crossing in all): 0, or -1 on failure. */
 int na_bench_object_pair(size_t size, long iterations);
 
+/* Test hook on the shared allocator (NUMALLOC_CONFIG): veto non-zero registers a hotplug listener
+ * that vetoes every offline (they then return -ECANCELED), 0 removes it. 0, or -1 with errno
+ * ENOMEM when the library failed to initialize. */
+int na_bench_veto_offline(int veto);
+
 #ifdef __cplusplus
 }
 #endif

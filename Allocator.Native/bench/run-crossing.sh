@@ -15,7 +15,7 @@ bash "$root/eng/native.sh"
 mkdir -p "$build"
 read -r -a static_link < <(grep -v '^#' "$native/static/LINK.txt")
 
-cflags=(-std=c99 -O2 -Wall -Wextra -Werror "-I$here")
+cflags=(-std=c99 -O2 -Wall -Wextra -Werror "-I$here" "-I$root/Allocator.Native/include")
 gcc "${cflags[@]}" -DNA_LINK='"shared"' "$here/crossing.c" -o "$build/crossing.shared" \
     "-L$native/shared" -lnumalloc "-Wl,-rpath,\$ORIGIN/../shared"
 gcc "${cflags[@]}" -DNA_LINK='"static"' "$here/crossing.c" -o "$build/crossing.static" "${static_link[@]}"

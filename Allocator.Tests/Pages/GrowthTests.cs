@@ -86,6 +86,37 @@ public sealed unsafe class GrowthTests
         Assert.That(normal.Snapshot().OnlineBlocks, Is.EqualTo(1));
     }
 
+    [Test]
+    public void AFragmentedZone_WithPlentyFreeButNoBlockOfTheOrder_GrowsToServeIt()
+    {
+        using PageHeap heap = TestHeaps.Heap(1, TestHeaps.Options(4, 32));
+        Zone normal = heap.ZoneOf(0, ZoneType.Normal);
+        // No reserve, and no growth while the block is emptied: every one of its pages can be taken.
+        normal.SetWatermarks(new Watermarks(0, 0, 0));
+        normal.GoingOffline = true;
+        List<int> taken = TestHeaps.Drain(normal, 0);
+        normal.GoingOffline = false;
+        Assert.That(taken, Has.Count.EqualTo(TestHeaps.PagesPerBlock));
+        // Every other page back: half the block free, not one pair of buddies among it.
+        var kept = new List<int>();
+        foreach (int page in taken)
+        {
+            if ((page & 1) == 0)
+                normal.Free(page, 0, heap.AddressOfPage(page));
+            else
+                kept.Add(page);
+        }
+        Assert.That(normal.Snapshot().FreePages, Is.EqualTo(TestHeaps.PagesPerBlock / 2));
+
+        int big = normal.TryAllocate(3, PageAllocFlags.None);
+
+        Assert.That(big, Is.Not.EqualTo(PageDescriptor.NoPage), "an order-3 request is served, not failed while half the zone is free");
+        Assert.That(normal.Snapshot().OnlineBlocks, Is.EqualTo(2), "by growing one block");
+        normal.Free(big, 3, heap.AddressOfPage(big));
+        normal.FreeBatch(kept.ToArray(), 0);
+        TestHeaps.AssertReconciled(heap);
+    }
+
     [Test, Category("Stress"), NonParallelizable, CancelAfter(60_000)]
     public void AnOperatorOnliningBlocksWhileGrowthRuns_NeverOnlinesABlockTwice(CancellationToken token)
     {
