@@ -65,11 +65,7 @@ internal sealed unsafe partial class Checks
         _tap.Report(before.Count == 0,
             $"drill: {residents.Count} movable buffers for node {DrillNode} live in its Movable zone, on node {DrillNode} (move_pages)",
             string.Join('\n', before));
-        if (before.Count > 0)
-        {
-            FreeAll(allocator, residents, pinned);
-            return;
-        }
+        // On regardless: under --misbind the drill's own placement checks must be seen failing too.
 
         var workers = new List<DrillWorker>();
         for (int node = 0; node < topology.NodeCount; node++)
@@ -111,14 +107,18 @@ internal sealed unsafe partial class Checks
     {
         AllocatorAdmin admin = allocator.Admin;
         var phases = new PhaseClock();
+        long drainsBefore = allocator.Heap.Registry.Counters.Requests;
+        AllocatorStats statsBefore = admin.GetStats();
         HotplugResult offline = admin.OfflineZone(DrillNode, ZoneType.Movable, OfflineTimeoutMs, phases.Record);
+        long drains = allocator.Heap.Registry.Counters.Requests - drainsBefore;
+        string target = ZoneDeltas(statsBefore, admin.GetStats(), expected);
         List<MemoryBlockInfo> blocks = BlocksOf(admin, DrillNode, ZoneType.Movable);
         bool allOffline = blocks.Count > 0 && blocks.All(b => b.State == BlockState.Offline);
         _tap.Report(offline.Status == HotplugStatus.Ok && allOffline,
             $"drill: offline of node {DrillNode}'s Movable zone under load returns Ok and leaves its blocks Offline",
             string.Create(CultureInfo.InvariantCulture,
                 $"{offline.Status}: {offline.Message}; {offline.PagesMigrated} pages migrated in {offline.Rounds} round(s), {offline.Duration.TotalMilliseconds:F0} ms; ")
-            + "blocks: " + string.Join(", ", blocks.Select(b => $"{b.Id} {b.State}")) + "\nphases (ms from the call): " + phases);
+            + "blocks: " + string.Join(", ", blocks.Select(b => $"{b.Id} {b.State}")) + "\nphases (ms from the call): " + phases + string.Create(CultureInfo.InvariantCulture, $"; object-cache drain requests meanwhile: {drains}; node {expected}'s zones meanwhile: {target}"));
 
         var wrong = new List<string>();
         foreach ((MovableBuffer buffer, int seed) in residents)
@@ -232,6 +232,11 @@ internal sealed unsafe partial class Checks
         return from;
     }
 
+    // What an offline did to one node's zones: growth and failed growth, for the diagnostic (where the migrations went).
+    private static string ZoneDeltas(AllocatorStats before, AllocatorStats after, int node) =>
+        string.Join("; ", after.Nodes[node].Zones.Zip(before.Nodes[node].Zones, (a, b) => string.Create(CultureInfo.InvariantCulture,
+            $"{a.Zone} +{a.Allocations - b.Allocations} allocations, +{a.Growths - b.Growths} growths, +{a.GrowthFailures - b.GrowthFailures} failed growths, {a.FreePages} pages free, {a.OnlineBlocks}/{a.MaxBlocks} blocks")));
+
     // The zone's blocks that exist: an Absent block (room to grow, never onlined) reads as Normal and is no one's.
     private static List<MemoryBlockInfo> BlocksOf(AllocatorAdmin admin, int node, ZoneType zone) =>
         [.. admin.GetBlocks().Where(b => b.Node == node && b.Zone == zone && b.State != BlockState.Absent)];
@@ -242,17 +247,32 @@ internal sealed unsafe partial class Checks
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly List<string> _marks = [];
         private (HotplugPhase Phase, int Round) _last = ((HotplugPhase)(-1), -1);
+        private double _lastMs;
+        private int _buffers;
+        private double _slowestBufferMs;
 
-        // Called on the offlining thread only; the Migrating phase repeats per buffer, so only its first report counts.
+        // Called on the offlining thread only. The Migrating phase repeats after each buffer: only its
+        // first report is a mark; the gaps between the others time one buffer's migration each.
         public void Record(HotplugProgress progress)
         {
+            double now = _clock.Elapsed.TotalMilliseconds;
             if ((progress.Phase, progress.Round) == _last)
-                return;
-            _last = (progress.Phase, progress.Round);
-            _marks.Add(string.Create(CultureInfo.InvariantCulture, $"{progress.Phase}#{progress.Round} {_clock.Elapsed.TotalMilliseconds:F0}"));
+            {
+                _buffers++;
+                _slowestBufferMs = Math.Max(_slowestBufferMs, now - _lastMs);
+            }
+            else
+            {
+                _last = (progress.Phase, progress.Round);
+                _marks.Add(string.Create(CultureInfo.InvariantCulture, $"{progress.Phase}#{progress.Round} {now:F0}"));
+            }
+
+            _lastMs = now;
         }
 
-        public override string ToString() => string.Join(", ", _marks) + string.Create(CultureInfo.InvariantCulture, $", returned {_clock.Elapsed.TotalMilliseconds:F0}");
+        public override string ToString() =>
+            string.Join(", ", _marks) + string.Create(CultureInfo.InvariantCulture,
+                $", returned {_clock.Elapsed.TotalMilliseconds:F0}; {_buffers} buffer(s) migrated or tried, the slowest in {_slowestBufferMs:F0}");
     }
 
     // Waits until every worker has done some work, so the offline meets load and not idle threads.
