@@ -41,12 +41,11 @@ public sealed unsafe class NumaAllocator : IDisposable
     private readonly ControlSocketServer? _adminServer;
     private readonly bool _isShared;
 
-    private NumaAllocator(AllocatorOptions options, bool isShared)
+    private NumaAllocator(AllocatorOptions options, IPlatform platform, bool isShared)
     {
         options.Validate();
         Options = options;
         _isShared = isShared;
-        IPlatform platform = PlatformFactory.Default;
         NumaTopology topology = NumaTopology.FromOptions(options);
         var pages = new PageAllocator(options, topology, platform);
         try
@@ -135,7 +134,20 @@ public sealed unsafe class NumaAllocator : IDisposable
     public static NumaAllocator Create(AllocatorOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new NumaAllocator(options, isShared: false);
+        return new NumaAllocator(options, PlatformFactory.Default, isShared: false);
+    }
+
+    /// <summary>
+    /// Like <see cref="Create(AllocatorOptions)"/> over another platform seam: the VM probe's negative
+    /// control wraps the real platform to bind every block to the wrong node, and must reach the whole
+    /// facade (slabs, page runs, huge mappings, movable buffers) that way.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> or <paramref name="platform"/> is null.</exception>
+    internal static NumaAllocator CreateOnPlatform(AllocatorOptions options, IPlatform platform)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(platform);
+        return new NumaAllocator(options, platform, isShared: false);
     }
 
     /// <summary>
@@ -352,7 +364,7 @@ public sealed unsafe class NumaAllocator : IDisposable
     // At least 16: a zero-byte request with 16-byte alignment still needs a 16-byte class.
     private static nuint RoundUpTo16(nuint size) => size == 0 ? 16 : (size + 15) & ~(nuint)15;
 
-    private static NumaAllocator CreateShared() => new(AllocatorOptions.FromEnvironment(), isShared: true);
+    private static NumaAllocator CreateShared() => new(AllocatorOptions.FromEnvironment(), PlatformFactory.Default, isShared: true);
 
     private static nuint BytesFor<T>(int length)
         where T : unmanaged

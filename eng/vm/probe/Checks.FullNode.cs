@@ -17,18 +17,36 @@ internal sealed partial class Checks
     /// bind=preferred (MPOL_PREFERRED, the default): filling the small node past its free memory
     /// succeeds; the node fills and the rest spills to its nearest node instead of invoking the OOM killer.
     /// </summary>
-    private void PreferredBindingFallsBackWhenTheNodeIsFull()
+    private void PreferredBindingFallsBackWhenTheNodeIsFull() => PreferredFill(objects: false);
+
+    /// <summary>
+    /// The same at object level: the fill is large allocations from <see cref="NumaAllocator.AllocateOnNode"/>
+    /// of a facade built with bind=preferred.
+    /// </summary>
+    private void PreferredBindingFallsBackWhenTheNodeIsFullForObjects() => PreferredFill(objects: true);
+
+    /// <summary>
+    /// bind=strict (MPOL_BIND): the same fill cannot fall back; the kernel's OOM killer ends the
+    /// filling process (it runs as a child so the probe survives to report it).
+    /// </summary>
+    private void StrictBindingFailsWhenTheNodeIsFull() => StrictFill(objects: false);
+
+    /// <summary>The same at object level: large allocations of a facade built with bind=strict.</summary>
+    private void StrictBindingFailsWhenTheNodeIsFullForObjects() => StrictFill(objects: true);
+
+    private void PreferredFill(bool objects)
     {
         int node = _options.FullNode;
         if (node < 0)
         {
-            _tap.Comment("no --full-node: the full-node checks do not run");
+            if (!objects)
+                _tap.Comment("no --full-node: the full-node checks do not run");
             return;
         }
 
         long freeMiB = PageProbe.NodeMeminfoKiB(node, "MemFree") / 1024;
         long oomBefore = PageProbe.VmStat("oom_kill");
-        FillOutcome fill = RunFill(new FillRequest(node, Strict: false, freeMiB + OverfillMiB));
+        FillOutcome fill = RunFill(new FillRequest(node, Strict: false, freeMiB + OverfillMiB, objects));
         long oomKills = PageProbe.VmStat("oom_kill") - oomBefore;
         NumaTopology topology = NumaTopology.Discover();
         int nearest = topology.NodesByDistance(node)[1];
@@ -43,16 +61,12 @@ internal sealed partial class Checks
             && onNode * PageProbe.PageBytes >= freeMiB * 1024 * 1024 / 2 && spilled > 0
             && fill.PagesOn(nearest) * 10 >= spilled * 9;
         _tap.Report(ok,
-            $"bind=preferred: filling node {node} past its free memory spills to its nearest node {nearest}, no OOM kill",
+            $"{LayerName(objects)}bind=preferred: filling node {node} past its free memory spills to its nearest node {nearest}, no OOM kill",
             $"node {node} had {freeMiB} MiB free; child asked for {freeMiB + OverfillMiB} MiB, exit {fill.ExitCode}, oom kills {oomKills}\n" +
             $"pages by node: {fill.Summary}; nearest node to {node} by distance: {nearest}" + fill.Diagnostic(ok));
     }
 
-    /// <summary>
-    /// bind=strict (MPOL_BIND): the same fill cannot fall back; the kernel's OOM killer ends the
-    /// filling process (it runs as a child so the probe survives to report it).
-    /// </summary>
-    private void StrictBindingFailsWhenTheNodeIsFull()
+    private void StrictFill(bool objects)
     {
         int node = _options.FullNode;
         if (node < 0)
@@ -60,16 +74,19 @@ internal sealed partial class Checks
 
         long freeMiB = PageProbe.NodeMeminfoKiB(node, "MemFree") / 1024;
         long oomBefore = PageProbe.VmStat("oom_kill");
-        FillOutcome fill = RunFill(new FillRequest(node, Strict: true, freeMiB + OverfillMiB));
+        FillOutcome fill = RunFill(new FillRequest(node, Strict: true, freeMiB + OverfillMiB, objects));
         long oomKills = PageProbe.VmStat("oom_kill") - oomBefore;
 
         // 137 = 128 + SIGKILL: how .NET reports a child the OOM killer ended.
         bool ok = fill.ExitCode == 137 && oomKills >= 1;
         _tap.Report(ok,
-            $"bind=strict: filling node {node} past its free memory does not fall back: the OOM killer ends the filler",
+            $"{LayerName(objects)}bind=strict: filling node {node} past its free memory does not fall back: the OOM killer ends the filler",
             $"node {node} had {freeMiB} MiB free; child asked for {freeMiB + OverfillMiB} MiB, exit {fill.ExitCode}, oom kills {oomKills}" +
             (fill.TotalPages > 0 ? $"\npages by node: {fill.Summary}" : string.Empty) + fill.Diagnostic(ok));
     }
+
+    // The page-level lines keep their words; the object-level ones say so.
+    private static string LayerName(bool objects) => objects ? "objects (AllocateOnNode, 4 MiB runs): " : string.Empty;
 
     /// <summary>Runs <paramref name="request"/> in a child process (this same program) and collects what it reported.</summary>
     private FillOutcome RunFill(FillRequest request)

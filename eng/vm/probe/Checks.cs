@@ -36,8 +36,14 @@ internal sealed unsafe partial class Checks
         (nameof(GrownBlocksLiveOnTheirNode), GrownBlocksLiveOnTheirNode),
         (nameof(InterleaveSpreadsPagesRoundRobin), InterleaveSpreadsPagesRoundRobin),
         (nameof(LocalPolicyFollowsTheCpu), LocalPolicyFollowsTheCpu),
+        (nameof(ObjectsOfEverySizeLiveOnTheirNode), ObjectsOfEverySizeLiveOnTheirNode),
+        (nameof(LocalPolicyFollowsTheCpuForObjects), LocalPolicyFollowsTheCpuForObjects),
+        (nameof(InterleaveSpreadsObjectsRoundRobin), InterleaveSpreadsObjectsRoundRobin),
+        (nameof(DrillOfflinesAMovableZoneUnderLoad), DrillOfflinesAMovableZoneUnderLoad),
         (nameof(PreferredBindingFallsBackWhenTheNodeIsFull), PreferredBindingFallsBackWhenTheNodeIsFull),
         (nameof(StrictBindingFailsWhenTheNodeIsFull), StrictBindingFailsWhenTheNodeIsFull),
+        (nameof(PreferredBindingFallsBackWhenTheNodeIsFullForObjects), PreferredBindingFallsBackWhenTheNodeIsFullForObjects),
+        (nameof(StrictBindingFailsWhenTheNodeIsFullForObjects), StrictBindingFailsWhenTheNodeIsFullForObjects),
     ];
 
     /// <summary>Runs every check; a check that throws is one failed result.</summary>
@@ -75,6 +81,15 @@ internal sealed unsafe partial class Checks
     }
 
     private PageAllocator NewPageAllocator(string config) => NewPageAllocator(_platform, config);
+
+    /// <summary>
+    /// The public facade over the guest's own nodes (<c>topology=os</c>) with <paramref name="config"/>,
+    /// on <paramref name="platform"/> so that --misbind reaches slabs, page runs, huge mappings and movable buffers.
+    /// </summary>
+    internal static NumaAllocator NewAllocator(IPlatform platform, string config) =>
+        NumaAllocator.CreateOnPlatform(ConfigParser.Parse("topology=os;" + config), platform);
+
+    private NumaAllocator NewAllocator(string config) => NewAllocator(_platform, config);
 
     private static nuint BytesOf(int order) => (nuint)PageProbe.PageBytes << order;
 }

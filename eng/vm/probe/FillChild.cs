@@ -7,7 +7,8 @@ namespace Numalloc.VmProbe;
 
 /// <summary>
 /// The child side of the full-node checks: takes <see cref="FillRequest.MiB"/> of one node's pages
-/// from a heap bound preferred or strict, touches every page, and prints where they landed. Under
+/// from a heap bound preferred or strict (as pages, or as large allocations of the public facade),
+/// touches every page, and prints where they landed. Under
 /// bind=strict the kernel is expected to OOM-kill it while it touches, which is why it is a child.
 /// </summary>
 internal static unsafe class FillChild
@@ -22,15 +23,20 @@ internal static unsafe class FillChild
         long maxMiB = ((fill.MiB + 32 + 15) / 16) * 16;
         string config = string.Create(CultureInfo.InvariantCulture,
             $"normal=16M;movable=0;normal_max={maxMiB}M;movable_max=0;decay_ms=-1;bind={(fill.Strict ? "strict" : "preferred")}");
-        using PageAllocator pages = Checks.NewPageAllocator(platform, config);
 
+        // Pages: the largest buddy blocks from the page allocator. Objects: the largest allocations the
+        // facade serves as page runs (4 MiB), for the node only, which end up in the same blocks.
         const int order = PageHeap.MaxOrder;
         nuint chunkBytes = (nuint)PageProbe.PageBytes << order;
+        using PageAllocator? pages = fill.Objects ? null : Checks.NewPageAllocator(platform, config);
+        using NumaAllocator? objects = fill.Objects ? Checks.NewAllocator(platform, config) : null;
         long chunks = (fill.MiB * 1024 * 1024 + (long)chunkBytes - 1) / (long)chunkBytes;
         var taken = new List<nint>();
         for (long i = 0; i < chunks; i++)
         {
-            void* p = pages.AllocPages(order, PageAllocFlags.ThisNodeOnly, fill.Node);
+            void* p = objects is not null
+                ? objects.TryAllocateOnNode(chunkBytes, fill.Node)
+                : pages!.AllocPages(order, PageAllocFlags.ThisNodeOnly, fill.Node);
             if (p is null)
             {
                 Console.WriteLine($"fill: the allocator refused after {taken.Count * (long)chunkBytes >> 20} MiB");
@@ -42,7 +48,7 @@ internal static unsafe class FillChild
         }
 
         Console.WriteLine($"fill: touched {taken.Count * (long)chunkBytes >> 20} MiB of node {fill.Node} (bind={(fill.Strict ? "strict" : "preferred")})");
-        var byNode = new long[Math.Max(options.NodeCount, pages.Heap.Nodes.Length)];
+        var byNode = new long[Math.Max(options.NodeCount, objects?.NodeCount ?? pages!.Heap.Nodes.Length)];
         long unresolved = 0;
         var statuses = new List<int>(taken.Count << order);
         foreach (nint p in taken)

@@ -48,6 +48,32 @@ internal static unsafe class PageProbe
         return NodesOf(platform, start, bytes);
     }
 
+    /// <summary>
+    /// Writes every byte of each object (<paramref name="objectBytes"/> at each address), then reports
+    /// the node of each distinct page the objects lie on: small objects share slab pages, and a page
+    /// counts once however many objects it holds.
+    /// </summary>
+    public static int[] TouchAndLocateObjects(IPlatform platform, IReadOnlyList<nint> objects, nuint objectBytes)
+    {
+        var pages = new SortedSet<nint>();
+        foreach (nint o in objects)
+        {
+            new Span<byte>((void*)o, checked((int)objectBytes)).Fill(0x5A);
+            for (nint page = o & ~(nint)(PageBytes - 1); page < o + (nint)objectBytes; page += PageBytes)
+                pages.Add(page);
+        }
+
+        nint[] all = [.. pages];
+        var nodes = new int[all.Length];
+        for (int done = 0; done < all.Length; done += QueryBatch)
+        {
+            int batch = Math.Min(QueryBatch, all.Length - done);
+            platform.QueryNodeOfPages(all.AsSpan(done, batch), nodes.AsSpan(done, batch));
+        }
+
+        return nodes;
+    }
+
     /// <summary>Whether every page reported <paramref name="node"/>.</summary>
     public static bool AllOn(ReadOnlySpan<int> nodes, int node)
     {

@@ -11,7 +11,7 @@ internal sealed class ProbeOptions
     public const string Usage =
         "usage: NumaVmProbe --nodes N --distances D,D,... (N*N, row-major) --cpus LIST[ LIST...] (one cpulist per node)\n" +
         "                   --mem-mib M,M,... (one per node) [--full-node K] [--misbind]\n" +
-        "       NumaVmProbe --child fill --node K --bind preferred|strict --mib M [--misbind]";
+        "       NumaVmProbe --child fill --node K --bind preferred|strict --mib M [--objects] [--misbind]";
 
     /// <summary>Nodes qemu was given.</summary>
     public int NodeCount { get; private set; }
@@ -50,6 +50,8 @@ internal sealed class ProbeOptions
         yield return fill.Strict ? "strict" : "preferred";
         yield return "--mib";
         yield return fill.MiB.ToString(CultureInfo.InvariantCulture);
+        if (fill.Objects)
+            yield return "--objects";
         if (Misbind)
             yield return "--misbind";
     }
@@ -62,6 +64,7 @@ internal sealed class ProbeOptions
         int childNode = -1;
         string? childBind = null;
         long childMiB = 0;
+        bool childObjects = false;
         for (int i = 0; i < args.Length; i++)
         {
             string arg = args[i];
@@ -97,6 +100,9 @@ internal sealed class ProbeOptions
                 case "--mib":
                     childMiB = ParseInt(Next(args, ref i, arg), arg);
                     break;
+                case "--objects":
+                    childObjects = true;
+                    break;
                 default:
                     throw new FormatException($"unknown argument '{arg}'");
             }
@@ -106,7 +112,7 @@ internal sealed class ProbeOptions
         {
             if (child != "fill" || childNode < 0 || childMiB <= 0 || childBind is not ("preferred" or "strict"))
                 throw new FormatException("--child fill needs --node K, --bind preferred|strict and --mib M > 0");
-            options.ChildFill = new FillRequest(childNode, childBind == "strict", childMiB);
+            options.ChildFill = new FillRequest(childNode, childBind == "strict", childMiB, childObjects);
             return options;
         }
 
@@ -135,5 +141,9 @@ internal sealed class ProbeOptions
     private static int[] ParseCpuList(string text) => Platform.CpuList.Parse(text);
 }
 
-/// <summary>A fill a child process runs: <paramref name="MiB"/> of node <paramref name="Node"/>'s pages, bound preferred or strict.</summary>
-internal sealed record FillRequest(int Node, bool Strict, long MiB);
+/// <summary>
+/// A fill a child process runs: <paramref name="MiB"/> of node <paramref name="Node"/>'s pages, bound
+/// preferred or strict, taken as pages from the page allocator or, with <paramref name="Objects"/>, as
+/// large allocations from the public facade (<see cref="NumaAllocator.AllocateOnNode"/>).
+/// </summary>
+internal sealed record FillRequest(int Node, bool Strict, long MiB, bool Objects = false);
