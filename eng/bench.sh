@@ -7,8 +7,7 @@
 #   --c   only the C harnesses (crossing, abi and peers), no BenchmarkDotNet
 # Tables land in artifacts/bench/ (BenchmarkDotNet's results/ as GitHub markdown and JSON,
 # crossing.txt for the crossing harness, abi.md for the C ABI table, peers/ for the peer
-# workloads: peers.md, CSV, JSON and
-# scaling.svg); the script prints where.
+# workloads: peers.md, CSV, JSON and scaling.svg); the script prints where.
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 quick=() filter='*' c_only=0
