@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Benchmarks: the BenchmarkDotNet suites (Allocator.Bench), the C boundary-crossing harness and
-# the C harness against the peer allocators (glibc, jemalloc, mimalloc, tcmalloc, numalloc).
+# Benchmarks: the BenchmarkDotNet suites (Allocator.Bench), the C boundary-crossing harness, the
+# C ABI against glibc/jemalloc/mimalloc/tcmalloc (abi.md) and the C harness against the peer
+# allocators (glibc, jemalloc, mimalloc, tcmalloc, numalloc).
 # Usage: eng/bench.sh [--quick] [--c] [filter]   e.g. eng/bench.sh --quick '*Page*'
 #   a bare word (eng/bench.sh --quick Object) selects every benchmark whose name contains it
-#   --c   only the C harnesses (crossing and peers), no BenchmarkDotNet
+#   --c   only the C harnesses (crossing, abi and peers), no BenchmarkDotNet
 # Tables land in artifacts/bench/ (BenchmarkDotNet's results/ as GitHub markdown and JSON,
-# crossing.txt for the crossing harness, peers/ for the peer workloads: peers.md, CSV, JSON and
-# scaling.svg); the script prints where.
+# crossing.txt for the crossing harness, abi.md for the C ABI table, peers/ for the peer
+# workloads: peers.md, CSV, JSON and scaling.svg); the script prints where.
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 quick=() filter='*' c_only=0
@@ -28,10 +29,11 @@ if [ "$filter" = '*' ]; then
     iterations=50000000
     [ ${#quick[@]} -gt 0 ] && iterations=10000000
     Allocator.Native/bench/run-crossing.sh "$iterations" | tee "$out/crossing.txt"
+    Allocator.Native/bench/run-abi.sh "${quick[@]}"
     Allocator.Native/bench/run-peers.sh "${quick[@]}"
 fi
 if [ "$c_only" -eq 0 ]; then
-    echo "bench: tables in $out/results/ (markdown, JSON), $out/crossing.txt and $out/peers/"
+    echo "bench: tables in $out/results/ (markdown, JSON), $out/crossing.txt, $out/abi.md and $out/peers/"
 else
-    echo "bench: tables in $out/crossing.txt and $out/peers/"
+    echo "bench: tables in $out/crossing.txt, $out/abi.md and $out/peers/"
 fi
