@@ -178,14 +178,18 @@ public sealed unsafe class MovableHeapTests
         {
             var outcomes = new List<MigrationOutcome>();
             MigrationOutcome outcome;
-            long lastWord = 0;
+            long lastWord = 0, rolledBackAt = 0;
             do
             {
-                // The retry rule: only after the word changed (the holder moved on), never back to back.
-                while (outcomes.Count > 0 && rig.Movable.WordOf(slot) == lastWord)
+                // The retry rule (the controller's): only after the word changed (the holder moved on) or
+                // another window passed, never back to back. The time bound matters: the holder may finish
+                // between MigrateOne's return and the read of the word below, and then never change it again.
+                while (outcomes.Count > 0 && rig.Movable.WordOf(slot) == lastWord
+                       && System.Diagnostics.Stopwatch.GetTimestamp() - rolledBackAt < rig.Movable.MigratePendingWindowTicks)
                     Thread.Yield();
                 outcome = rig.Movable.MigrateOne(slot, page);
                 lastWord = rig.Movable.WordOf(slot);
+                rolledBackAt = System.Diagnostics.Stopwatch.GetTimestamp();
                 outcomes.Add(outcome);
             }
             while (outcome != MigrationOutcome.Migrated);
