@@ -116,24 +116,7 @@ public unsafe class HotplugThroughputBenchmarks
         if (WithHotplug)
         {
             int block = pages.Heap.Layout.FirstBlockOfNode(0) + 3; // the last of node 0's four Normal blocks
-            _operator = new Thread(() =>
-            {
-                int attempts = 0, committed = 0;
-                while (!_stop)
-                {
-                    attempts++;
-                    if (_admin.OfflineBlock(block, timeoutMs: 100).IsOk)
-                    {
-                        committed++;
-                        _admin.OnlineBlock(block, ZoneType.Normal);
-                    }
-                    LastHotplugCounts = $"{committed}/{attempts} offlines committed";
-                    for (int i = 0; i < 100 && !_stop; i++)
-                        Thread.Sleep(10); // the 1 s period of the scenario
-                }
-            })
-            { IsBackground = true };
-            _operator.Start();
+            _operator = BlockCycler.Start(_admin, block, () => _stop, counts => LastHotplugCounts = counts);
         }
     }
 
@@ -210,24 +193,7 @@ public unsafe class HotplugObjectThroughputBenchmarks
         {
             AllocatorAdmin admin = _allocator.Admin;
             int block = admin.GetBlocks().Where(b => b.Node == 0 && b.State == BlockState.Online).Max(b => b.Id);
-            _operator = new Thread(() =>
-            {
-                int attempts = 0, committed = 0;
-                while (!_stop)
-                {
-                    attempts++;
-                    if (admin.OfflineBlock(block, timeoutMs: 100).IsOk)
-                    {
-                        committed++;
-                        admin.OnlineBlock(block, ZoneType.Normal);
-                    }
-                    LastHotplugCounts = $"{committed}/{attempts} offlines committed";
-                    for (int i = 0; i < 100 && !_stop; i++)
-                        Thread.Sleep(10); // the 1 s period of the scenario
-                }
-            })
-            { IsBackground = true };
-            _operator.Start();
+            _operator = BlockCycler.Start(admin, block, () => _stop, counts => LastHotplugCounts = counts);
         }
     }
 
@@ -260,5 +226,32 @@ public unsafe class HotplugObjectThroughputBenchmarks
         }
         foreach (Thread w in workers)
             w.Join();
+    }
+}
+
+/// <summary>The operator of the throughput-under-hotplug benchmarks: offlines one block and onlines it again, once a second.</summary>
+internal static class BlockCycler
+{
+    public static Thread Start(AllocatorAdmin admin, int block, Func<bool> stop, Action<string> report)
+    {
+        var thread = new Thread(() =>
+        {
+            int attempts = 0, committed = 0;
+            while (!stop())
+            {
+                attempts++;
+                if (admin.OfflineBlock(block, timeoutMs: 100).IsOk)
+                {
+                    committed++;
+                    admin.OnlineBlock(block, ZoneType.Normal);
+                }
+                report($"{committed}/{attempts} offlines committed");
+                for (int i = 0; i < 100 && !stop(); i++)
+                    Thread.Sleep(10); // the 1 s period of the scenario
+            }
+        })
+        { IsBackground = true };
+        thread.Start();
+        return thread;
     }
 }
