@@ -273,7 +273,8 @@ public sealed unsafe class FacadeHotplugTests
         AllocatorStats stats = allocator.Admin.GetStats();
         TestContext.Out.WriteLine($"results {string.Join(", ", results.Select(r => $"{r.Key} {r.Value}"))}; {allocations} allocations, {failures} failed, {mismatches} changed; " +
             $"object drains {objectDrains.Requests} = {objectDrains.DoneRemotely} remote + {objectDrains.DoneByOwner} by owner + {objectDrains.Coalesced} coalesced; " +
-            $"page drains {stats.Drains.Requests}; {stats.Movable.PagesMigrated} pages migrated; reader restarts {stats.Zonelists.ReaderRestarts}");
+            $"page drains {stats.Drains.Requests}; {stats.Movable.PagesMigrated} pages migrated; reader restarts {stats.Zonelists.ReaderRestarts}; " +
+            $"Normal zones grew to {stats.Nodes.Sum(n => n.Zones.Where(z => z.Zone == ZoneType.Normal).Sum(z => z.ManagedPages))} pages");
         Assert.Multiple(() =>
         {
             Assert.That(results.GetValueOrDefault(HotplugStatus.Ok), Is.GreaterThan(0), "some offlines committed");

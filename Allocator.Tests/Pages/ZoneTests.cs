@@ -83,4 +83,53 @@ public sealed unsafe class ZoneTests
         Assert.That(s.Watermarks, Is.EqualTo(Watermarks.ForZone(2 * TestHeaps.PagesPerBlock)));
         Assert.That(s.OnlineBlocks, Is.EqualTo(2));
     }
+
+    [Test]
+    public void TheTailOfALargeRun_IsServedLast_SoTheRunMergesWholeWhenFreed()
+    {
+        using PageHeap heap = TestHeaps.Heap(1, TestHeaps.Options(4, 4));
+        Zone normal = heap.ZoneOf(0, ZoneType.Normal);
+        const int RunPages = 107; // an order-7 block (128 pages) whose 21-page tail goes back at once
+        const byte RunFlag = 0xFF;
+        int run = normal.TryAllocate(7, PageAllocFlags.None);
+        heap.Descriptor(run).Flags = RunFlag;
+        heap.Descriptor(run).Owner = RunPages;
+        Assert.That(normal.TryFreeRun(run + RunPages, 128 - RunPages, 0), Is.True);
+
+        // Small blocks come from elsewhere while elsewhere has room: the tail is not split up.
+        var small = new List<int>();
+        for (int i = 0; i < 300; i++)
+            small.Add(normal.TryAllocate(i % 3, PageAllocFlags.None));
+        Assert.That(small, Has.None.InRange(run, run + 127), "no small block from the run's tail");
+
+        Assert.That(normal.TryFreeRun(run, RunPages, RunFlag), Is.True);
+        ref PageDescriptor merged = ref heap.Descriptor(run & ~127);
+        Assert.That(merged.State, Is.EqualTo(PageState.Free), "the run and its tail merged again");
+        Assert.That(merged.Order, Is.GreaterThanOrEqualTo(7));
+        for (int i = 0; i < small.Count; i++)
+            normal.Free(small[i], i % 3, heap.AddressOfPage(small[i]));
+        TestHeaps.AssertReconciled(heap);
+    }
+
+    [Test]
+    public void TheTailOfALargeRun_IsStillServed_WhenNothingElseIsFree_AndItIsPurged()
+    {
+        using PageHeap heap = TestHeaps.Heap(1, TestHeaps.Options(4, 4));
+        Zone normal = heap.ZoneOf(0, ZoneType.Normal);
+        int run = normal.TryAllocate(7, PageAllocFlags.None);
+        heap.Descriptor(run).Flags = 0xFF;
+        heap.Descriptor(run).Owner = 100;
+        Assert.That(normal.TryFreeRun(run + 100, 28, 0), Is.True);
+        Assert.That(normal.Snapshot().DirtyPages, Is.EqualTo(28), "the tail counts as dirty");
+        Assert.That(heap.Trim(), Is.EqualTo(28L * HeapLayout.PageSize), "purging finds the tail's lists too");
+
+        List<int> rest = TestHeaps.Drain(normal, 0);
+        ZoneStats s = normal.Snapshot();
+        Assert.That(s.FreePages, Is.EqualTo(s.Watermarks.Min), "every page above min was served, the tail's included");
+        Assert.That(rest, Has.Some.InRange(run + 100, run + 127));
+        normal.FreeBatch(rest.ToArray(), 0);
+        Assert.That(normal.TryFreeRun(run, 100, 0xFF), Is.True);
+        TestHeaps.AssertReconciled(heap);
+        Assert.That(normal.Snapshot().FreeBlocksPerOrder[PageHeap.MaxOrder], Is.EqualTo(TestHeaps.PagesPerBlock >> PageHeap.MaxOrder), "whole again");
+    }
 }

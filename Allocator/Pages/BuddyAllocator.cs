@@ -24,11 +24,21 @@ namespace Numalloc.Pages;
 /// bound of the resident free pages, and purging such a block again madvises some pages that are
 /// already gone, which costs the kernel a page-table walk and nothing else.
 /// </para>
+/// <para>
+/// Merge-likely blocks. The unneeded tail of a large run (see <see cref="Free"/>) sits beside a live
+/// block it will merge with when that run is freed. Served early, a page of it pins the whole
+/// higher-order block for as long as the page lives: with runs and slabs churning, a zone with three
+/// quarters of its pages free had no free block of order 7 left (the object drill torture). So those
+/// blocks go on a second set of lists that are used only when no ordinary block of the order or
+/// above is free (the kernel puts them at the tail of the free list instead: buddy_merge_likely). A
+/// block's list is known from the list heads, so no descriptor bit is spent on it.
+/// </para>
 /// </remarks>
 internal sealed unsafe class BuddyAllocator
 {
     private readonly PageDescriptor* _pages;
     private readonly int[] _heads;
+    private readonly int[] _mergeLikelyHeads;
     private readonly int[] _isolatedHeads;
     private readonly long[] _freeBlocks;
     private readonly byte _zone;
@@ -42,9 +52,11 @@ internal sealed unsafe class BuddyAllocator
         MaxOrder = maxOrder;
         _zone = zone;
         _heads = new int[maxOrder + 1];
+        _mergeLikelyHeads = new int[maxOrder + 1];
         _isolatedHeads = new int[maxOrder + 1];
         _freeBlocks = new long[maxOrder + 1];
         Array.Fill(_heads, PageDescriptor.NoPage);
+        Array.Fill(_mergeLikelyHeads, PageDescriptor.NoPage);
         Array.Fill(_isolatedHeads, PageDescriptor.NoPage);
     }
 
@@ -85,14 +97,24 @@ internal sealed unsafe class BuddyAllocator
     /// <returns>The head page index, or -1 when no block of that order or above is free.</returns>
     public int TryAllocate(int order, PageState state)
     {
+        int[] heads = _heads;
         int found = order;
-        while (found <= MaxOrder && _heads[found] == PageDescriptor.NoPage)
+        while (found <= MaxOrder && heads[found] == PageDescriptor.NoPage)
             found++;
         if (found > MaxOrder)
-            return PageDescriptor.NoPage;
+        {
+            // Only merge-likely blocks are left: serve from them rather than fail.
+            heads = _mergeLikelyHeads;
+            found = order;
+            while (found <= MaxOrder && heads[found] == PageDescriptor.NoPage)
+                found++;
+            if (found > MaxOrder)
+                return PageDescriptor.NoPage;
+        }
 
-        int page = _heads[found];
+        int page = heads[found];
         Unlink(page, found, isolated: false);
+        bool mergeLikely = heads == _mergeLikelyHeads; // the halves split off stay on the same kind of list
         // Split: the upper half of each split goes back one order down, dirty or purged as its parent;
         // of a dirty parent only the pages handed out stop counting as dirty.
         byte flags = _pages[page].Flags;
@@ -104,7 +126,7 @@ internal sealed unsafe class BuddyAllocator
             int upper = page + (1 << found);
             _pages[upper].Flags = flags;
             _pages[upper].Owner = stamp;
-            Push(upper, found, isolated: false);
+            Push(upper, found, isolated: false, mergeLikely);
         }
         ref PageDescriptor head = ref _pages[page];
         head.State = state;
@@ -118,14 +140,15 @@ internal sealed unsafe class BuddyAllocator
     /// <summary>
     /// Returns an allocated block and merges it with free buddies; it is dirty, stamped
     /// <paramref name="nowMs"/> (the purge clock). The caller has checked that <paramref name="page"/>
-    /// heads an allocated block of <paramref name="order"/>.
+    /// heads an allocated block of <paramref name="order"/>. With <paramref name="mergeLikely"/> (the
+    /// tail of a live large run) the block is served only when no ordinary block can be.
     /// </summary>
-    public void Free(int page, int order, bool isolated, uint nowMs = 0)
+    public void Free(int page, int order, bool isolated, uint nowMs = 0, bool mergeLikely = false)
     {
         // The freed head stops being a head now: if it merges into a lower buddy it must not keep
         // saying Allocated, or a second free of it would pass the caller's check.
         _pages[page].State = PageState.None;
-        Insert(page, order, isolated, dirty: true, nowMs);
+        Insert(page, order, isolated, dirty: true, nowMs, mergeLikely);
     }
 
     /// <summary>
@@ -141,9 +164,10 @@ internal sealed unsafe class BuddyAllocator
     {
         int taken = 0;
         long takenPages = 0;
-        for (int order = MaxOrder; order >= 0 && taken < pages.Length; order--)
+        for (int list = 0; list < 2 * (MaxOrder + 1) && taken < pages.Length; list++)
         {
-            int page = _heads[order];
+            int order = MaxOrder - list % (MaxOrder + 1);
+            int page = list <= MaxOrder ? _heads[order] : _mergeLikelyHeads[order];
             while (page != PageDescriptor.NoPage && taken < pages.Length)
             {
                 ref PageDescriptor d = ref _pages[page];
@@ -180,7 +204,7 @@ internal sealed unsafe class BuddyAllocator
 
     // Merges the block with its free buddies of the same kind (allocatable or isolated) and pushes
     // the result: dirty if any part is, stamped with the newest dirty part's stamp.
-    private void Insert(int page, int order, bool isolated, bool dirty, uint stampMs)
+    private void Insert(int page, int order, bool isolated, bool dirty, uint stampMs, bool mergeLikely = false)
     {
         PageState wanted = isolated ? PageState.Isolated : PageState.Free;
         long dirtyBefore = 0; // dirty pages of the buddies merged in, counted until now
@@ -204,7 +228,7 @@ internal sealed unsafe class BuddyAllocator
             order++;
         }
         SetPurgeState(page, dirty, stampMs);
-        Push(page, order, isolated);
+        Push(page, order, isolated, mergeLikely);
         if (!isolated)
             DirtyPages += (dirty ? 1L << order : 0) - dirtyBefore;
     }
@@ -298,9 +322,9 @@ internal sealed unsafe class BuddyAllocator
     // Push and Unlink leave DirtyPages to their callers, which apply one net change per operation: a
     // split or a merge moves the same dirty pages through up to ten lists, and a counter update per
     // level (a store-to-load chain) measured 8 ns on the zone's alloc+free pair.
-    private void Push(int page, int order, bool isolated)
+    private void Push(int page, int order, bool isolated, bool mergeLikely = false)
     {
-        int[] heads = isolated ? _isolatedHeads : _heads;
+        int[] heads = isolated ? _isolatedHeads : mergeLikely ? _mergeLikelyHeads : _heads;
         ref PageDescriptor d = ref _pages[page];
         d.State = isolated ? PageState.Isolated : PageState.Free;
         d.Order = (byte)order;
@@ -323,12 +347,15 @@ internal sealed unsafe class BuddyAllocator
 
     private void Unlink(int page, int order, bool isolated)
     {
-        int[] heads = isolated ? _isolatedHeads : _heads;
         ref PageDescriptor d = ref _pages[page];
         if (d.Prev != PageDescriptor.NoPage)
             _pages[d.Prev].Next = d.Next;
+        else if (isolated)
+            _isolatedHeads[order] = d.Next;
+        else if (_heads[order] == page)
+            _heads[order] = d.Next;
         else
-            heads[order] = d.Next;
+            _mergeLikelyHeads[order] = d.Next; // a list head not on the ordinary list is on this one
         if (d.Next != PageDescriptor.NoPage)
             _pages[d.Next].Prev = d.Prev;
         d.Next = d.Prev = PageDescriptor.NoPage;

@@ -272,7 +272,9 @@ internal sealed unsafe class Zone
     /// With <paramref name="expectedFlags"/> non-zero, the run's head must be <see cref="PageState.Allocated"/>
     /// with those <see cref="PageDescriptor.Flags"/> and <see cref="PageDescriptor.Owner"/> ==
     /// <paramref name="pageCount"/>, checked under the lock, so of two racing frees of one run exactly
-    /// one passes; the head's flags and owner are cleared as it is freed.
+    /// one passes; the head's flags and owner are cleared as it is freed. With zero, the run is the
+    /// unneeded tail of a block just allocated: its pieces go on the merge-likely lists (see
+    /// <see cref="BuddyAllocator"/>), so they are still free when the live part is freed and merges.
     /// </remarks>
     /// <returns>False when the head check failed; nothing changed.</returns>
     internal bool TryFreeRun(int firstPage, int pageCount, byte expectedFlags)
@@ -290,13 +292,14 @@ internal sealed unsafe class Zone
             head.Flags = 0;
             head.Owner = 0;
             bool isolated = _heap.Blocks.State(_heap.Layout.BlockOfPage(firstPage)) == BlockState.Isolated;
+            bool tailOfLiveRun = expectedFlags == 0;
             int page = firstPage, end = firstPage + pageCount;
             while (page < end)
             {
                 int order = PageHeap.MaxOrder;
                 while (order > 0 && ((page & ((1 << order) - 1)) != 0 || page + (1 << order) > end))
                     order--;
-                _buddy.Free(page, order, isolated);
+                _buddy.Free(page, order, isolated, mergeLikely: tailOfLiveRun);
                 page += 1 << order;
             }
             _frees++;
