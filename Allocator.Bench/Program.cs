@@ -48,6 +48,13 @@ internal static class Program
         if (Directory.Exists(counters))
             Directory.Delete(counters, recursive: true);
         var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create(artifacts, quick)).ToArray();
+        IReadOnlyList<ScalingSeries> scaling = ScalingReport.FromSummaries(summaries);
+        if (scaling.Count > 0)
+        {
+            string plot = Path.Combine(artifacts, "managed-scaling.svg");
+            File.WriteAllText(plot, ScalingPlot.ToSvg(scaling, "Throughput by threads (BenchmarkDotNet multi-thread suites)"));
+            Console.WriteLine($"bench: scaling plot in {plot}");
+        }
         return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
     }
 }
