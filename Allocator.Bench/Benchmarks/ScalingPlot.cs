@@ -97,8 +97,6 @@ internal static class ScalingPlot
         xml.WriteAttributeString("class", "panel");
         xml.WriteAttributeString("data-workload", workload);
         Text(xml, left + PlotLeft + (PlotWidth / 2), PlotTop - 12, workload, "middle", bold: true);
-        Line(xml, left + PlotLeft, PlotTop + PlotHeight, left + PlotLeft + PlotWidth, PlotTop + PlotHeight, "black");
-        Line(xml, left + PlotLeft, PlotTop, left + PlotLeft, PlotTop + PlotHeight, "black");
         for (int i = 0; i <= 4; i++)
         {
             double value = top * i / 4;
@@ -106,10 +104,13 @@ internal static class ScalingPlot
             Line(xml, left + PlotLeft, y, left + PlotLeft + PlotWidth, y, "#dddddd");
             Text(xml, left + PlotLeft - 6, y + 4, value.ToString("G3", CultureInfo.InvariantCulture), "end");
         }
+        // Axes after the grid, so the grid's bottom line does not cover the x axis.
+        Line(xml, left + PlotLeft, PlotTop + PlotHeight, left + PlotLeft + PlotWidth, PlotTop + PlotHeight, "black");
+        Line(xml, left + PlotLeft, PlotTop, left + PlotLeft, PlotTop + PlotHeight, "black");
         foreach (int t in threads)
             Text(xml, X(left, t, minThreads, maxThreads), PlotTop + PlotHeight + 16, t.ToString(CultureInfo.InvariantCulture), "middle");
         Text(xml, left + PlotLeft + (PlotWidth / 2), PlotTop + PlotHeight + 32, "threads", "middle");
-        Text(xml, left + 14, PlotTop + (PlotHeight / 2), "Mops/s", "middle", rotate: true);
+        Text(xml, left + 14, PlotTop + (PlotHeight / 2), "Mops/s, all threads", "middle", rotate: true);
 
         foreach (ScalingSeries s in series)
         {
