@@ -41,7 +41,20 @@ internal static class Program
         int f = Array.IndexOf(rest, "--filter");
         if (f + 1 < rest.Length && rest[f + 1].IndexOfAny(['*', '?']) < 0)
             rest[f + 1] = $"*{rest[f + 1]}*";
-        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create(artifacts, quick));
+        // Before the cases are built: parameter sources trim themselves in quick mode.
+        BenchConfig.SetRunEnvironment(artifacts, quick);
+        // Counters of an earlier run must not show beside this run's times.
+        string counters = BenchConfig.CountersDirectory(artifacts);
+        if (Directory.Exists(counters))
+            Directory.Delete(counters, recursive: true);
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create(artifacts, quick)).ToArray();
+        IReadOnlyList<ScalingSeries> scaling = ScalingReport.FromSummaries(summaries);
+        if (scaling.Count > 0)
+        {
+            string plot = Path.Combine(artifacts, "managed-scaling.svg");
+            File.WriteAllText(plot, ScalingPlot.ToSvg(scaling, "Throughput by threads (BenchmarkDotNet multi-thread suites)"));
+            Console.WriteLine($"bench: scaling plot in {plot}");
+        }
         return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
     }
 }

@@ -5,7 +5,8 @@
 # Usage: eng/bench.sh [--quick] [--c] [filter]   e.g. eng/bench.sh --quick '*Page*'
 #   a bare word (eng/bench.sh --quick Object) selects every benchmark whose name contains it
 #   --c   only the C harnesses (crossing, abi and peers), no BenchmarkDotNet
-# Tables land in artifacts/bench/ (BenchmarkDotNet's results/ as GitHub markdown and JSON,
+# Tables land in artifacts/bench/ (BenchmarkDotNet's results/ as GitHub markdown and JSON, with the
+# allocator's counters per operation as columns; managed-scaling.svg for the multi-thread suites;
 # crossing.txt for the crossing harness, abi.md for the C ABI table, peers/ for the peer
 # workloads: peers.md, CSV, JSON and scaling.svg); the script prints where.
 source "$(dirname "$0")/common.sh"
@@ -33,7 +34,7 @@ if [ "$filter" = '*' ]; then
     Allocator.Native/bench/run-peers.sh "${quick[@]}"
 fi
 if [ "$c_only" -eq 0 ]; then
-    echo "bench: tables in $out/results/ (markdown, JSON), $out/crossing.txt, $out/abi.md and $out/peers/"
+    echo "bench: tables in $out/results/ (markdown, JSON), $out/managed-scaling.svg (when a multi-thread suite ran), $out/crossing.txt, $out/abi.md and $out/peers/"
 else
     echo "bench: tables in $out/crossing.txt, $out/abi.md and $out/peers/"
 fi

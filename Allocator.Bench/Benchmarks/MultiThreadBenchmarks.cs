@@ -6,7 +6,9 @@ namespace Numalloc.Bench.Benchmarks;
 /// Multi-thread throughput for 1, 2, ... ProcessorCount threads (one worker per core, as
 /// dotnet/performance does): private churn, producer/consumer cross-thread frees, larson-style
 /// random replacement. Time is per invocation, in which every thread does ThroughputWorkloads.OpsPerThread
-/// (16 384) allocation+free pairs: flat time over thread counts is perfect scaling.
+/// (16 384) allocation+free pairs: flat time over thread counts is perfect scaling. The NumaAllocator
+/// cases record the allocator's counters per pair (<see cref="AllocatorCountersColumn"/>): cross-thread
+/// frees show as cache refills and flushes.
 /// </summary>
 [BenchmarkCategory("multithread")]
 public class MultiThreadBenchmarks
@@ -44,8 +46,41 @@ public class MultiThreadBenchmarks
         NumaRawAllocator.Instance.Dispose();
     }
 
+    [GlobalCleanup(Target = nameof(ChurnNumaAllocator))]
+    public void CleanupChurnNumaAllocator()
+    {
+        RecordCounters(nameof(ChurnNumaAllocator), ChurnNumaAllocator);
+        Cleanup();
+    }
+
+    [GlobalCleanup(Target = nameof(ProducerConsumerNumaAllocator))]
+    public void CleanupProducerConsumerNumaAllocator()
+    {
+        RecordCounters(nameof(ProducerConsumerNumaAllocator), ProducerConsumerNumaAllocator);
+        Cleanup();
+    }
+
+    [GlobalCleanup(Target = nameof(LarsonNumaAllocator))]
+    public void CleanupLarsonNumaAllocator()
+    {
+        RecordCounters(nameof(LarsonNumaAllocator), LarsonNumaAllocator);
+        Cleanup();
+    }
+
     [IterationSetup]
     public void IterationSetup() => _rings.Reset();
+
+    // After the measured iterations: a few more invocations between two counter readings.
+    private void RecordCounters(string method, Action invocation)
+    {
+        const int Invocations = 4;
+        CountersPerOperation counters = AllocatorCounters.Measure(() => AllocatorCounters.Read(NumaRawAllocator.Instance), () =>
+        {
+            for (int i = 0; i < Invocations; i++)
+                invocation();
+        }, (long)Invocations * Threads * ThroughputWorkloads.OpsPerThread);
+        CounterSidecar.Record(nameof(MultiThreadBenchmarks), method, [(nameof(Threads), Threads)], counters);
+    }
 
     [Benchmark(Description = "private churn, NativeMemory")]
     [BenchmarkCategory("churn")]

@@ -12,6 +12,7 @@ namespace Numalloc.Bench.Benchmarks;
 /// One order-0 page (4 KiB) allocated and freed, single thread: through the magazine, through the
 /// per-CPU cache alone (magazines off), straight from the zone, and NativeMemory.AlignedAlloc.
 /// </summary>
+[QuickIterationTime]
 [BenchmarkCategory("pages")]
 public unsafe class PageBenchmarks
 {

@@ -87,6 +87,20 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
     /// <summary>The magazines' registry (drain counters, reaping).</summary>
     public MagazineRegistry Registry => _registry;
 
+    /// <summary>The per-CPU caches' counters summed over every zone kind (benchmarks report them per operation).</summary>
+    public CpuCacheStats CpuCacheStats()
+    {
+        CpuCacheStats total = default;
+        foreach (CpuCacheSet kind in _kinds)
+        {
+            CpuCacheStats s = kind.GetStats();
+            total = new CpuCacheStats(total.Count + s.Count, total.Refills + s.Refills, total.Flushes + s.Flushes,
+                total.ItemsRefilled + s.ItemsRefilled, total.ItemsFlushed + s.ItemsFlushed,
+                total.Fallthroughs + s.Fallthroughs, total.BackendDirect + s.BackendDirect);
+        }
+        return total;
+    }
+
     /// <summary>
     /// Allocates 2^<paramref name="order"/> pages: order-0 requests with no explicit node under the
     /// local policy go through the caches, everything else through the zonelist walk.

@@ -1,0 +1,52 @@
+using Numalloc.Bench.Benchmarks;
+
+namespace Numalloc.Tests.Bench;
+
+public sealed class AllocatorCountersTests
+{
+    [Test]
+    public void PerOperation_DividesEachDifferenceByTheOperations()
+    {
+        var before = new AllocatorCounters(CacheRefills: 10, CacheFlushes: 20, BackendDirect: 0, ZoneAllocations: 5, ZonelistRestarts: 7);
+        var after = new AllocatorCounters(CacheRefills: 35, CacheFlushes: 70, BackendDirect: 1, ZoneAllocations: 6, ZonelistRestarts: 7);
+
+        CountersPerOperation perOp = AllocatorCounters.PerOperation(before, after, operations: 100);
+
+        Assert.That(perOp, Is.EqualTo(new CountersPerOperation(0.25, 0.5, 0.01, 0.01, 0)));
+    }
+
+    [Test]
+    public void PerOperation_WithNoOperations_Throws()
+    {
+        Assert.That(() => AllocatorCounters.PerOperation(default, default, 0), Throws.InstanceOf<ArgumentOutOfRangeException>());
+    }
+
+    [Test]
+    public void Measure_ReadsBeforeAndAfterTheRun()
+    {
+        long refills = 3;
+        AllocatorCounters Read() => new(refills, 0, 0, 0, 0);
+
+        CountersPerOperation perOp = AllocatorCounters.Measure(Read, () => refills += 8, operations: 4);
+
+        Assert.That(perOp.CacheRefills, Is.EqualTo(2.0));
+    }
+
+    [Test]
+    public unsafe void Read_AfterTheFirstAllocationOfAFreshAllocator_SeesARefillAndAZoneAllocation()
+    {
+        using NumaAllocator allocator = NumaAllocator.Create(new AllocatorOptions { Topology = TopologySpec.Simulate(1), NormalBytes = 16L << 20, MovableBytes = 0 });
+        AllocatorCounters before = AllocatorCounters.Read(allocator);
+
+        void* p = allocator.Allocate(64);
+        AllocatorCounters after = AllocatorCounters.Read(allocator);
+        allocator.Free(p);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(after.CacheRefills, Is.GreaterThan(before.CacheRefills), "the empty caches were refilled from a slab");
+            Assert.That(after.ZoneAllocations, Is.GreaterThan(before.ZoneAllocations), "the slab's pages came from a zone");
+            Assert.That(after.ZonelistRestarts, Is.EqualTo(before.ZonelistRestarts), "nothing rewrote the zonelists");
+        });
+    }
+}
