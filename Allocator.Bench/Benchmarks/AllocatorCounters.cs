@@ -14,8 +14,11 @@ namespace Numalloc.Bench.Benchmarks;
 /// <param name="BackendDirect">Operations that found every per-CPU cache of the node held and went to the backend.</param>
 /// <param name="ZoneAllocations">Blocks handed out by the zones (buddy allocator, under the zone lock).</param>
 /// <param name="ZonelistRestarts">Zonelist walks restarted because a rewrite overlapped them.</param>
+/// <param name="MagazineMisses">Small allocations that found the thread's magazine empty (0 for the page caches).</param>
+/// <param name="CrossNodeFrees">Small objects freed on a CPU of another node than theirs: the remote frees (0 for the page caches).</param>
 internal readonly record struct AllocatorCounters(
-    long CacheRefills, long CacheFlushes, long BackendDirect, long ZoneAllocations, long ZonelistRestarts)
+    long CacheRefills, long CacheFlushes, long BackendDirect, long ZoneAllocations, long ZonelistRestarts,
+    long MagazineMisses = 0, long CrossNodeFrees = 0)
 {
     /// <summary>Reads the object heap's caches (every size class) and its page allocator.</summary>
     public static AllocatorCounters Read(NumaAllocator allocator)
@@ -29,7 +32,8 @@ internal readonly record struct AllocatorCounters(
             flushes += s.Flushes;
             direct += s.BackendDirect;
         }
-        return new AllocatorCounters(refills, flushes, direct, ZoneAllocationsOf(heap.Pages), heap.Pages.Zonelists.ReaderRestarts);
+        return new AllocatorCounters(refills, flushes, direct, ZoneAllocationsOf(heap.Pages), heap.Pages.Zonelists.ReaderRestarts,
+            heap.MagazineMisses, heap.CrossNodeFrees);
     }
 
     /// <summary>Reads the page caches of <paramref name="pages"/> and the page allocator under them.</summary>
@@ -50,7 +54,9 @@ internal readonly record struct AllocatorCounters(
             (after.CacheFlushes - before.CacheFlushes) / n,
             (after.BackendDirect - before.BackendDirect) / n,
             (after.ZoneAllocations - before.ZoneAllocations) / n,
-            (after.ZonelistRestarts - before.ZonelistRestarts) / n);
+            (after.ZonelistRestarts - before.ZonelistRestarts) / n,
+            (after.MagazineMisses - before.MagazineMisses) / n,
+            (after.CrossNodeFrees - before.CrossNodeFrees) / n);
     }
 
     /// <summary>Runs <paramref name="operations"/> operations (in <paramref name="run"/>) between two readings: the counters per operation.</summary>
@@ -78,4 +84,5 @@ internal readonly record struct AllocatorCounters(
 /// benchmark process as JSON, read by the host's <see cref="AllocatorCountersColumn"/>.
 /// </summary>
 internal sealed record CountersPerOperation(
-    double CacheRefills, double CacheFlushes, double BackendDirect, double ZoneAllocations, double ZonelistRestarts);
+    double CacheRefills, double CacheFlushes, double BackendDirect, double ZoneAllocations, double ZonelistRestarts,
+    double MagazineMisses = 0, double CrossNodeFrees = 0);

@@ -25,6 +25,8 @@ internal sealed class AllocatorCountersColumn : IColumn
     /// <summary>The columns for every counter, reading sidecars from <paramref name="directory"/>.</summary>
     public static IColumn[] All(string directory) =>
     [
+        new AllocatorCountersColumn("MagMiss/op", "Small allocations that found the thread's magazine empty, per operation", c => c.MagazineMisses, directory),
+        new AllocatorCountersColumn("RemoteFrees/op", "Small objects freed on a CPU of another node than theirs, per operation", c => c.CrossNodeFrees, directory),
         new AllocatorCountersColumn("Refills/op", "Per-CPU cache refills from slabs or zones per operation (the allocator's cache misses)", c => c.CacheRefills, directory),
         new AllocatorCountersColumn("Flushes/op", "Per-CPU cache flushes to slabs or zones per operation", c => c.CacheFlushes, directory),
         new AllocatorCountersColumn("Bypass/op", "Operations that found every per-CPU cache of the node held and went to slabs or zones, per operation", c => c.BackendDirect, directory),

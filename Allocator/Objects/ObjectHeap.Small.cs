@@ -197,6 +197,7 @@ internal sealed unsafe partial class ObjectHeap
     {
         if (MagazineSet.TryPop(set, sizeClass, out nint item))
             return item;
+        CountEvent(cpu, MagazineMissEvent);
         Magazine* magazine = MagazineSet.MagazineAt(set, sizeClass);
         var into = new Span<nint>(Magazine.Items(magazine), magazine->Capacity / 2);
         int cacheCpu = CacheCpuFor(home, cpu);
@@ -245,7 +246,10 @@ internal sealed unsafe partial class ObjectHeap
             else
             {
                 *(nuint*)p = s_freeKey;
-                if (scope.Bypass || RefreshHome(set, cpu) != node)
+                int home = scope.Bypass ? _memoryNodeOfCpu[cpu] : RefreshHome(set, cpu);
+                if (home != node)
+                    CountEvent(cpu, CrossNodeFreeEvent);
+                if (scope.Bypass || home != node)
                     PushToNode(sizeClass, (nint)p, node, cpu);
                 else if (!MagazineSet.TryPush(set, sizeClass, (nint)p))
                 {

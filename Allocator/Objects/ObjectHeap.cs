@@ -79,6 +79,11 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
     private readonly int[] _cacheCpuOfNode;
     private readonly int _fallbackCpu;
 
+    // Slow-path events per CPU (see CountEvent), EventStride longs apart so CPUs never share a line.
+    private const int EventStride = 16;
+    private const int MagazineMissEvent = 0, CrossNodeFreeEvent = 1;
+    private readonly long[] _events;
+
     private long _largeAllocations;
     private long _largePages;
     private long _badFrees;
@@ -112,6 +117,7 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
 
         int cpus = _topology.PossibleCpuCount;
         _memoryNodeOfCpu = new int[cpus];
+        _events = new long[(cpus + 1) * EventStride]; // + 1: the first line is no CPU's (the array header shares it)
         _cacheCpuOfNode = new int[_topology.NodeCount];
         Array.Fill(_cacheCpuOfNode, -1);
         for (int cpu = 0; cpu < cpus; cpu++)
@@ -264,7 +270,26 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
                 (slabs * cache.ObjectsPerSlab) - free - cached, free, cached));
         }
         return new ObjectHeapStats(classes.MoveToImmutable(), Interlocked.Read(ref _largeAllocations), Interlocked.Read(ref _largePages),
-            _huge.Count, _huge.Bytes, BadFrees, _slabs.DoubleFrees, _slabs.SlabsCarved, _slabs.SlabsReleased);
+            _huge.Count, _huge.Bytes, BadFrees, _slabs.DoubleFrees, _slabs.SlabsCarved, _slabs.SlabsReleased,
+            MagazineMisses, CrossNodeFrees);
+    }
+
+    // Counted on slow paths only (the fast paths stay free of shared writes). Atomic: two threads can
+    // share a CPU id between preemptions; the line is that CPU's, so the add is uncontended.
+    private void CountEvent(int cpu, int slot) => Interlocked.Increment(ref _events[((cpu + 1) * EventStride) + slot]);
+
+    /// <summary>Small allocations that found their magazine empty (racy sum over CPUs).</summary>
+    public long MagazineMisses => SumEvents(MagazineMissEvent);
+
+    /// <summary>Small objects freed on a CPU of another node than theirs (racy sum over CPUs).</summary>
+    public long CrossNodeFrees => SumEvents(CrossNodeFreeEvent);
+
+    private long SumEvents(int slot)
+    {
+        long total = 0;
+        for (int i = EventStride + slot; i < _events.Length; i += EventStride)
+            total += Interlocked.Read(ref _events[i]);
+        return total;
     }
 
     /// <summary>
@@ -380,5 +405,8 @@ internal sealed record SizeClassStats(int Class, int ObjectSize, int ObjectsPerS
 /// <param name="SlabDoubleFrees">Double frees found when the object reached its slab.</param>
 /// <param name="SlabsCarved">Slabs carved so far.</param>
 /// <param name="SlabsReleased">Slabs given back so far.</param>
+/// <param name="MagazineMisses">Small allocations that found the thread's magazine of their class empty and refilled it.</param>
+/// <param name="CrossNodeFrees">Small objects freed on a CPU of another node than theirs (they go to a per-CPU cache of their node).</param>
 internal sealed record ObjectHeapStats(ImmutableArray<SizeClassStats> Classes, long LargeAllocations, long LargePages,
-    int HugeMappings, long HugeBytes, long BadFrees, long SlabDoubleFrees, long SlabsCarved, long SlabsReleased);
+    int HugeMappings, long HugeBytes, long BadFrees, long SlabDoubleFrees, long SlabsCarved, long SlabsReleased,
+    long MagazineMisses, long CrossNodeFrees);
