@@ -56,6 +56,7 @@ public sealed unsafe class NumaAllocator : IDisposable
             _movable = new MovableHeap(pages);
             Admin = AllocatorAdmin.Create(_pageCaches, _movable, new ObjectCacheDrainParticipant(_heap));
             Admin.BeforeTrim = _heap.Trim;
+            Admin.Objects = _heap;
             if (options.AdminSocket is not null)
                 _adminServer = new ControlSocketServer(options.AdminSocket, new AdminEndpoint(Admin));
         }

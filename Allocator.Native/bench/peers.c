@@ -19,15 +19,64 @@
  * RSS: VmRSS is read once the allocator is ready (base), VmHWM is reset to it (clear_refs), and
  * the peak is read after the timed part; "frag" = (peak - base) / peak live bytes requested
  * (mixed only). rss_end is VmRSS after every object was freed: what the allocator kept.
+ * metadata_bytes: what the allocator itself reports as its metadata, read after the run (every
+ * figure below only grows or stays while objects are freed, so it is the peak's): numalloc's
+ * memory.metadata_bytes from na_stats_json (committed descriptors, slab tables, caches);
+ * jemalloc's stats.metadata (mallctl, after an "epoch" refresh); tcmalloc's
+ * "Bytes in malloc metadata" line of MallocExtension_GetStats (gperftools has no numeric
+ * property for it); -1 where the allocator reports
+ * none (glibc keeps its 8-byte chunk headers inline and has no such counter; mimalloc 2.0 has no
+ * API for it). "meta" = metadata_bytes / peak live bytes (mixed only).
  * Exit status: 0, 1 on integrity errors, 2 on bad usage, 3 when the allocator is not available.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* RTLD_DEFAULT, RTLD_NOLOAD */
 
+#include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "workloads.h"
+
+/* The allocator's own metadata figure in bytes (see the header), or -1. */
+static long long metadata_bytes(const char *kind, const char *lib)
+{
+    if (strcmp(kind, "numalloc") == 0) {
+        static char json[1 << 20];
+        void *handle = dlopen(lib, RTLD_NOW | RTLD_NOLOAD);
+        long (*stats)(char *, size_t) = handle != NULL ? (long (*)(char *, size_t))dlsym(handle, "na_stats_json") : NULL;
+        const char *at;
+        if (stats == NULL || stats(json, sizeof json) <= 0 || (at = strstr(json, "\"metadata_bytes\":")) == NULL) {
+            return -1;
+        }
+        return atoll(at + strlen("\"metadata_bytes\":"));
+    } else {
+        int (*mallctl)(const char *, void *, size_t *, void *, size_t) =
+            (int (*)(const char *, void *, size_t *, void *, size_t))dlsym(RTLD_DEFAULT, "mallctl");
+        void (*text_stats)(char *, int) = (void (*)(char *, int))dlsym(RTLD_DEFAULT, "MallocExtension_GetStats");
+        if (mallctl != NULL) {
+            uint64_t epoch = 1;
+            size_t value = 0, len = sizeof value;
+            if (mallctl("epoch", NULL, NULL, &epoch, sizeof epoch) == 0
+                && mallctl("stats.metadata", &value, &len, NULL, 0) == 0) {
+                return (long long)value;
+            }
+        } else if (text_stats != NULL) {
+            static char text[1 << 16];
+            const char *line;
+            text_stats(text, (int)sizeof text);
+            line = strstr(text, "Bytes in malloc metadata");
+            while (line != NULL && line > text && line[-1] != '\n') {
+                --line; /* back to "MALLOC: +  <bytes> (...)" at the line's start */
+            }
+            if (line != NULL && (line = strchr(line, '+')) != NULL) {
+                return atoll(line + 1);
+            }
+        }
+        return -1;
+    }
+}
 
 static int usage(void)
 {
@@ -47,7 +96,8 @@ int main(int argc, char **argv)
     wl_allocator alloc;
     wl_result result;
     long base_kib, peak_kib, end_kib;
-    double frag = 0;
+    long long meta_bytes;
+    double frag = 0, meta = -1;
 
     for (i = 1; i < argc; ++i) {
         const char *arg = argv[i];
@@ -116,17 +166,22 @@ int main(int argc, char **argv)
     }
     peak_kib = wl_status_kib("VmHWM");
     end_kib = wl_status_kib("VmRSS");
+    meta_bytes = metadata_bytes(kind, lib);
     if (result.peak_live_bytes > 0 && peak_kib >= 0 && base_kib >= 0) {
         frag = (double)(peak_kib - base_kib) * 1024.0 / (double)result.peak_live_bytes;
+    }
+    if (result.peak_live_bytes > 0 && meta_bytes >= 0) {
+        meta = (double)meta_bytes / (double)result.peak_live_bytes;
     }
     printf("{\"workload\":\"%s\",\"allocator\":\"%s\",\"threads\":%d,\"iterations\":%ld,\"seed\":%llu,"
            "\"ops\":%lld,\"seconds\":%.6f,\"ops_per_s\":%.1f,\"errors\":%lld,"
            "\"rss_base_kib\":%ld,\"rss_peak_kib\":%ld,\"rss_end_kib\":%ld,\"hwm_reset\":%s,"
-           "\"peak_live_bytes\":%lld,\"frag\":%.4f,\"realloc\":\"%s\",\"malloc_from\":\"%s\"}\n",
+           "\"peak_live_bytes\":%lld,\"frag\":%.4f,\"metadata_bytes\":%lld,\"meta\":%.4f,"
+           "\"realloc\":\"%s\",\"malloc_from\":\"%s\"}\n",
            workload->name, label, params.threads, params.iterations, (unsigned long long)params.seed,
            result.ops, result.seconds, result.seconds > 0 ? (double)result.ops / result.seconds : 0.0,
            result.errors, base_kib, peak_kib, end_kib, reset ? "true" : "false",
-           result.peak_live_bytes, frag, alloc.realloc_fn != NULL ? "native" : "emulated",
+           result.peak_live_bytes, frag, meta_bytes, meta, alloc.realloc_fn != NULL ? "native" : "emulated",
            wl_malloc_provider());
     return result.errors == 0 ? 0 : 1;
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Numalloc.Caches;
 using Numalloc.Hotplug;
 using Numalloc.Movable;
+using Numalloc.Objects;
 using Numalloc.Pages;
 using Numalloc.Topology;
 
@@ -50,6 +51,9 @@ public sealed class AllocatorAdmin
 
     /// <summary>The hotplug controller (tests, the control socket).</summary>
     internal HotplugController Hotplug => _hotplug;
+
+    /// <summary>The object layer over this heap, for the memory figures of <see cref="GetStats"/>; null reports pages only.</summary>
+    internal ObjectHeap? Objects { get; set; }
 
     /// <summary>Runs first in <see cref="Trim"/>: the upper layers (objects) flush their caches and release empty slabs to the zones.</summary>
     internal Action? BeforeTrim { get; set; }
@@ -102,7 +106,30 @@ public sealed class AllocatorAdmin
             new ZonelistStatsInfo(snapshot.ZonelistGeneration, snapshot.ZonelistReaderRestarts),
             new DrainStatsInfo(c.Requests, c.DoneRemotely, c.DoneByOwner, c.Coalesced, c.SetsReaped),
             new MovableStatsInfo(m.LiveBuffers, m.Migrated, m.PagesMigrated, m.PinnedRollbacks, m.NoRoomRollbacks, m.FreesCompletedByMigrator),
-            history);
+            history, GetMemoryStats(snapshot.Heap));
+    }
+
+    private MemoryStatsInfo GetMemoryStats(HeapStats heap)
+    {
+        long slabBytes = 0, inUse = 0, freeInSlabs = 0, cached = 0, large = 0, huge = 0, objectMetadata = 0;
+        if (Objects is { } objects)
+        {
+            ObjectHeapStats o = objects.Snapshot();
+            foreach (SizeClassStats c in o.Classes)
+            {
+                slabBytes += c.SlabPages * HeapLayout.PageSize;
+                inUse += c.ObjectsInUse * c.ObjectSize;
+                freeInSlabs += c.ObjectsFreeInSlabs * c.ObjectSize;
+                cached += c.ObjectsCached * c.ObjectSize;
+            }
+            large = o.LargePages * HeapLayout.PageSize;
+            huge = o.HugeBytes;
+            objectMetadata = objects.MetadataBytes;
+        }
+        long pageMetadata = _heap.MetadataBytes;
+        long cacheMetadata = _caches.MetadataBytes;
+        return new MemoryStatsInfo(slabBytes, inUse, freeInSlabs, cached, large, huge, heap.DirtyPages * HeapLayout.PageSize,
+            heap.PurgedBytes, pageMetadata + objectMetadata + cacheMetadata, pageMetadata, objectMetadata, cacheMetadata);
     }
 
     /// <summary>A statistics snapshot as JSON (snake_case names, enums as strings).</summary>

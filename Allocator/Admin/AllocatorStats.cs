@@ -11,6 +11,7 @@ namespace Numalloc.Admin;
 /// <param name="Drains">The deferred-work (drain) counters of the page caches' magazines.</param>
 /// <param name="Movable">Movable buffers and migration counters.</param>
 /// <param name="Hotplug">The last hotplug operations, oldest first.</param>
+/// <param name="Memory">Where the heap's memory is: slabs, caches, large runs, free dirty pages, metadata.</param>
 public sealed record AllocatorStats(
     DateTime TakenUtc,
     IReadOnlyList<NodeStatsInfo> Nodes,
@@ -18,7 +19,8 @@ public sealed record AllocatorStats(
     ZonelistStatsInfo Zonelists,
     DrainStatsInfo Drains,
     MovableStatsInfo Movable,
-    IReadOnlyList<HotplugHistoryInfo> Hotplug);
+    IReadOnlyList<HotplugHistoryInfo> Hotplug,
+    MemoryStatsInfo? Memory = null);
 
 /// <summary>One node.</summary>
 /// <param name="Node">The node id.</param>
@@ -118,3 +120,23 @@ public sealed record MovableStatsInfo(int LiveBuffers, long Migrated, long Pages
 /// <param name="PagesMigrated">Pages it migrated.</param>
 /// <param name="Rounds">Drain-and-migrate rounds.</param>
 public sealed record HotplugHistoryInfo(string Operation, string Target, HotplugStatus Status, long Count, string Message, DateTime StartedUtc, double DurationMs, int Blocks, long PagesMigrated, int Rounds);
+
+/// <summary>
+/// Where the heap's memory is, in bytes (racy across its parts). Objects are counted at their class
+/// size, so <c>ObjectBytesInUse</c> includes the rounding of requests up to their class.
+/// </summary>
+/// <param name="SlabBytes">Pages held by slabs of every size class.</param>
+/// <param name="ObjectBytesInUse">Slab objects with users.</param>
+/// <param name="SlabFreeBytes">Free objects inside slabs (partial and kept empty slabs).</param>
+/// <param name="CachedObjectBytes">Objects parked in per-CPU caches and thread magazines.</param>
+/// <param name="LargeBytes">Pages of live large runs as asked for (each holds its whole buddy block).</param>
+/// <param name="HugeBytes">Direct mappings above the largest buddy block.</param>
+/// <param name="DirtyBytes">Free pages that may still be resident (an upper bound), waiting for their decay.</param>
+/// <param name="PurgedBytes">Bytes returned to the OS by purging since the heap was built.</param>
+/// <param name="MetadataBytes">Native memory committed for metadata: the sum of the next three.</param>
+/// <param name="PageMetadataBytes">Page descriptors of every block ever onlined, and the block table.</param>
+/// <param name="ObjectMetadataBytes">Slab metadata tables, object per-CPU caches and magazine sets, class tables.</param>
+/// <param name="PageCacheMetadataBytes">Page per-CPU caches and page magazine sets.</param>
+public sealed record MemoryStatsInfo(long SlabBytes, long ObjectBytesInUse, long SlabFreeBytes, long CachedObjectBytes,
+    long LargeBytes, long HugeBytes, long DirtyBytes, long PurgedBytes,
+    long MetadataBytes, long PageMetadataBytes, long ObjectMetadataBytes, long PageCacheMetadataBytes);

@@ -101,6 +101,18 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         return total;
     }
 
+    /// <summary>Bytes of native memory the page caches take (per-CPU caches and magazine sets), racy.</summary>
+    public long MetadataBytes
+    {
+        get
+        {
+            long bytes = _registry.MetadataBytes;
+            foreach (CpuCacheSet kind in _kinds)
+                bytes += kind.MetadataBytes;
+            return bytes;
+        }
+    }
+
     /// <summary>
     /// Allocates 2^<paramref name="order"/> pages: order-0 requests with no explicit node under the
     /// local policy go through the caches, everything else through the zonelist walk.

@@ -304,6 +304,9 @@ internal sealed unsafe class CpuCacheSet : IDisposable
     /// <summary>Items in the cache of <paramref name="cpu"/>: a racy snapshot unless the caller quiesced the set.</summary>
     public int CountAt(int cpu) => Volatile.Read(ref At(cpu)->Count);
 
+    /// <summary>Bytes of native memory the caches of this set take (their slots, not the items they hold).</summary>
+    public long MetadataBytes => ((long)_strideBytes * _cpuCount) + ((long)(_slotMask + 1) * sizeof(int)) + ((long)_cpuCount * sizeof(int));
+
     /// <summary>Items in every cache: a racy snapshot unless the caller quiesced the set.</summary>
     public long TotalCount
     {

@@ -140,6 +140,9 @@ internal sealed unsafe class MagazineRegistry : IDisposable
         }
     }
 
+    /// <summary>Bytes of native memory the registered sets take (racy).</summary>
+    public long MetadataBytes => (long)SetCount * (long)MagazineSet.SizeBytes(_kinds.Length, _capacity);
+
     /// <summary>Sets registered now (racy).</summary>
     public int SetCount
     {

@@ -172,6 +172,22 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
     /// <summary>The magazines' registry (protocol counters, reaping).</summary>
     public MagazineRegistry Registry => _registry;
 
+    /// <summary>
+    /// Bytes of native memory the object layer takes besides the objects: slab metadata tables,
+    /// per-CPU caches, magazine sets and the class tables; racy.
+    /// </summary>
+    public long MetadataBytes
+    {
+        get
+        {
+            long bytes = _slabs.MetadataBytes + _registry.MetadataBytes
+                + ((long)ObjectClassTable.Count * sizeof(ObjectClassInfo)) + (((SizeClasses.MaxSmallSize >> 3) + 1) * sizeof(ushort));
+            foreach (CpuCacheSet caches in _caches)
+                bytes += caches.MetadataBytes;
+            return bytes;
+        }
+    }
+
     /// <summary>The topology.</summary>
     public NumaTopology Topology => _topology;
 

@@ -94,6 +94,9 @@ internal sealed unsafe class SlabHeap : IDisposable
     /// <summary>The slabs of <paramref name="sizeClass"/>.</summary>
     public SlabCache Class(int sizeClass) => _classes[sizeClass];
 
+    /// <summary>Bytes committed for the slab metadata tables (and the check bitmaps under <c>on_bad_free=check</c>).</summary>
+    public long MetadataBytes => _metas.CommittedBytes + (LiveBits?.CommittedBytes ?? 0);
+
     /// <summary>Slabs carved so far.</summary>
     public long SlabsCarved => Interlocked.Read(ref _carved);
 

@@ -25,6 +25,7 @@ internal sealed unsafe class SlabSideTable : IDisposable
     private readonly Lock _lock = new();
     private byte* _entries;
     private byte* _committed; // one flag per memory block
+    private readonly int _blockCount;
 
     /// <summary>Reserves <paramref name="entryBytes"/> (a power of two) per page of <paramref name="layout"/>.</summary>
     /// <exception cref="PlatformException">The reservation failed.</exception>
@@ -35,6 +36,7 @@ internal sealed unsafe class SlabSideTable : IDisposable
         _entryShift = System.Numerics.BitOperations.Log2((uint)entryBytes);
         _pagesPerBlockShift = layout.PagesPerBlockShift;
         _bytes = (nuint)layout.PageCount << _entryShift;
+        _blockCount = layout.BlockCount;
         _committed = (byte*)NativeMemory.AllocZeroed((nuint)layout.BlockCount);
         _entries = (byte*)platform.Reserve(_bytes, 0);
     }
@@ -59,6 +61,18 @@ internal sealed unsafe class SlabSideTable : IDisposable
             _platform.Commit(EntryOf(firstPage), (nuint)1 << (_pagesPerBlockShift + _entryShift));
             // Release: the commit is complete before another carver skips it.
             Volatile.Write(ref _committed[block], 1);
+        }
+    }
+
+    /// <summary>Bytes committed for entries (whole memory blocks' worth), plus the per-block flags; racy.</summary>
+    public long CommittedBytes
+    {
+        get
+        {
+            long blocks = 0;
+            for (int b = 0; b < _blockCount; b++)
+                blocks += Volatile.Read(ref _committed[b]); // Acquire: pairs with the commit's release store.
+            return (blocks << (_pagesPerBlockShift + _entryShift)) + _blockCount;
         }
     }
 

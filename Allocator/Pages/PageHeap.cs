@@ -153,6 +153,21 @@ internal sealed unsafe class PageHeap : IDisposable
     /// <summary>The descriptor table (page i's descriptor is element i).</summary>
     public PageDescriptor* Descriptors => _descriptors;
 
+    /// <summary>
+    /// Bytes committed for page metadata: the descriptors of every block ever onlined (committed at
+    /// its first online, kept after an offline) and the block-state table; racy.
+    /// </summary>
+    public long MetadataBytes
+    {
+        get
+        {
+            long blocks = 0;
+            for (int b = 0; b < Layout.BlockCount; b++)
+                blocks += MemoryBlockTable.StateOf(Blocks.Read(b)) == BlockState.Absent ? 0 : 1;
+            return (blocks * Layout.PagesPerBlock * sizeof(PageDescriptor)) + Layout.BlockCount;
+        }
+    }
+
     /// <summary>Every zone, by <see cref="Zone.Index"/> (node * 2 + type).</summary>
     public ReadOnlySpan<Zone> Zones => _zones;
 
