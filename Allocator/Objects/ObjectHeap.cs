@@ -88,6 +88,8 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
     private long _largePages;
     private long _badFrees;
     private int _disposed;
+    private readonly Lock _idleLock = new(); // one ReleaseIdle at a time, and none while Dispose runs
+    private readonly int[] _idleCounts; // per (class, cpu): the cache's count at the last ReleaseIdle
 
     /// <summary>Builds the object layer over <paramref name="pages"/>, which this object then owns.</summary>
     /// <param name="pages">The page allocator (heap, zonelists, policies).</param>
@@ -161,6 +163,8 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
         _previousDrainHook = pages.DrainCachesBeforeFailing;
         Func<bool>? previous = _previousDrainHook;
         pages.DrainCachesBeforeFailing = () => (previous?.Invoke() ?? false) | DrainForMemory();
+        _idleCounts = new int[_caches.Length * pages.Heap.Topology.PossibleCpuCount];
+        pages.Heap.BeforePurgeTick = () => ReleaseIdle();
     }
 
     /// <summary>The page allocator underneath.</summary>
@@ -246,6 +250,46 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
         ReportDeferred();
     }
 
+    /// <summary>
+    /// The purger's step before each tick (about decay_ms / 8): flushes the magazines of exited
+    /// threads, drains each per-CPU cache whose count did not change since the previous step (its CPU
+    /// stopped using the class), and, when either gave anything back, releases every empty slab. So
+    /// what a spike leaves parked becomes dirty pages, which the decay then purges; before, an exited
+    /// thread's magazines and an idle CPU's caches held their objects until a trim (after the mixed
+    /// trace: 4.7 MiB in caches and 6 MiB free in slabs, beside a live set of zero).
+    /// </summary>
+    /// <returns>Objects given back from caches (reaped magazines not counted).</returns>
+    internal long ReleaseIdle()
+    {
+        lock (_idleLock)
+        {
+            if (_disposed != 0)
+                return 0;
+            bool gaveBack = _registry.Reap() > 0;
+            long drained = 0;
+            int cpus = _idleCounts.Length / _caches.Length;
+            for (int c = 0; c < _caches.Length; c++)
+            {
+                for (int cpu = 0; cpu < cpus; cpu++)
+                {
+                    ref int last = ref _idleCounts[(c * cpus) + cpu];
+                    int count = _caches[c].CountAt(cpu);
+                    // Unchanged across a whole tick: idle (a busy CPU that pushed and popped exactly as
+                    // often is drained too, which costs it one refill).
+                    if (count > 0 && count == last)
+                    {
+                        drained += _caches[c].Drain(cpu);
+                        count = _caches[c].CountAt(cpu);
+                    }
+                    last = count;
+                }
+            }
+            if (gaveBack || drained > 0)
+                _slabs.ReleaseEmpty(null);
+            return drained;
+        }
+    }
+
     /// <summary>Flushes the calling thread's magazines and forgets them (a thread about to exit).</summary>
     /// <exception cref="InvalidOperationException">A double free was found when its object reached its slab (report mode).</exception>
     public void FlushCurrentThread()
@@ -316,6 +360,11 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) // once only, even if two threads race
             return;
+        _pages.Heap.BeforePurgeTick = null;
+        lock (_idleLock)
+        {
+            // Waits for a ReleaseIdle in progress; later ones see _disposed.
+        }
         _pages.DrainCachesBeforeFailing = _previousDrainHook;
         _registry.Dispose();
         foreach (CpuCacheSet caches in _caches)

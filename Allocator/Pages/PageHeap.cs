@@ -300,9 +300,19 @@ internal sealed unsafe class PageHeap : IDisposable
         return pages * HeapLayout.PageSize;
     }
 
-    /// <summary>One purger tick at the real clock (what the background thread runs).</summary>
+    /// <summary>
+    /// Runs on the purger thread before each of its ticks: the layers above give back what idle
+    /// threads and CPUs park, so the decay can purge it (set by the object heap).
+    /// </summary>
+    internal Action? BeforePurgeTick { get; set; }
+
+    /// <summary>One purger tick at the real clock (what the background thread runs), after <see cref="BeforePurgeTick"/>.</summary>
     /// <returns>Bytes purged.</returns>
-    internal long PurgeTick() => PurgeTick((uint)(Environment.TickCount64 - _clockOriginMs));
+    internal long PurgeTick()
+    {
+        BeforePurgeTick?.Invoke();
+        return PurgeTick((uint)(Environment.TickCount64 - _clockOriginMs));
+    }
 
     /// <summary>
     /// One purger tick at <paramref name="nowMs"/> on the purge clock: advances the clock, then purges
