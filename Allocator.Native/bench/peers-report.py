@@ -52,6 +52,8 @@ def aggregate(runs):
             # -1: the allocator reports no metadata figure (runs older than the figure have none either)
             "metadata_bytes": statistics.median(r.get("metadata_bytes", -1) for r in rs),
             "meta": statistics.median(r.get("meta", -1) for r in rs),
+            "rss_settled_kib": statistics.median(r.get("rss_settled_kib", -1) for r in rs),
+            "settle_ms": rs[0].get("settle_ms", 0),
             "errors": sum(r["errors"] for r in rs),
             "malloc_from": rs[0]["malloc_from"],
             "realloc": rs[0].get("realloc", "native"),
@@ -143,6 +145,7 @@ def markdown(rows, by_key, allocators, threads, args):
             "na_stats_json; jemalloc: stats.metadata; tcmalloc: \"Bytes in malloc metadata\"; "
             "glibc and mimalloc report none, shown as –):", ""]
     lines = []
+    settle_ms = max((r["settle_ms"] for r in by_key.values() if r["workload"] == "mixed"), default=0)
     for t in threads:
         for a in allocators:
             r = by_key.get(("mixed", a, t))
@@ -151,9 +154,11 @@ def markdown(rows, by_key, allocators, threads, args):
             lines.append([a, str(t), f"{r['peak_live_bytes'] / MIB / MIB:.1f}",
                           f"{(r['rss_peak_kib'] - r['rss_base_kib']) / MIB:.1f}", f"{r['frag']:.2f}",
                           f"{(r['rss_end_kib'] - r['rss_base_kib']) / MIB:.1f}",
-                          f"{r['meta']:.3f}" if r["meta"] >= 0 else "–"])
+                          f"{r['meta']:.3f}" if r["meta"] >= 0 else "–"]
+                         + ([f"{(r['rss_settled_kib'] - r['rss_base_kib']) / MIB:.1f}"] if settle_ms else []))
     out += table(["allocator", "threads", "peak live MiB", "peak RSS − base MiB", "fragmentation",
-                  "RSS after free-all − base MiB", "metadata bytes per allocated byte"], lines) + [""]
+                  "RSS after free-all − base MiB", "metadata bytes per allocated byte"]
+                 + ([f"RSS {settle_ms / 1000:g} s after free-all − base MiB"] if settle_ms else []), lines) + [""]
     return out
 
 
@@ -235,7 +240,7 @@ def main():
 
     fields = ["workload", "allocator", "threads", "runs", "iterations", "ops_per_s", "ops_per_s_min",
               "ops_per_s_max", "ratio_to_glibc", "rss_base_kib", "rss_peak_kib", "rss_end_kib",
-              "peak_live_bytes", "frag", "metadata_bytes", "meta", "errors", "realloc", "malloc_from"]
+              "peak_live_bytes", "frag", "metadata_bytes", "meta", "rss_settled_kib", "settle_ms", "errors", "realloc", "malloc_from"]
     with open(out / "peers.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=fields)
         wr.writeheader()

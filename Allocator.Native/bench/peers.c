@@ -13,6 +13,8 @@
  *     --threads N            worker threads (default 1)
  *     --iterations N         per thread (default: the workload's; --quick: its short one)
  *     --seed N               default 42
+ *     --settle-ms N          after the free-all, wait N ms and read VmRSS again (rss_settled_kib;
+ *                            -1 without it): what an allocator that purges on a timer gives back
  *   peers --which            prints the file that provides malloc in this process
  *   peers --list             prints the workloads and their units
  *
@@ -36,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "workloads.h"
 
@@ -95,7 +98,7 @@ int main(int argc, char **argv)
     const wl_workload *workload;
     wl_allocator alloc;
     wl_result result;
-    long base_kib, peak_kib, end_kib;
+    long base_kib, peak_kib, end_kib, settled_kib = -1, settle_ms = 0;
     long long meta_bytes;
     double frag = 0, meta = -1;
 
@@ -124,6 +127,8 @@ int main(int argc, char **argv)
             params.threads = atoi(argv[++i]);
         } else if (strcmp(arg, "--iterations") == 0) {
             params.iterations = atol(argv[++i]);
+        } else if (strcmp(arg, "--settle-ms") == 0) {
+            settle_ms = atol(argv[++i]);
         } else if (strcmp(arg, "--seed") == 0) {
             params.seed = strtoull(argv[++i], NULL, 0);
         } else if (arg[0] != '-' && workload_name == NULL) {
@@ -167,6 +172,12 @@ int main(int argc, char **argv)
     peak_kib = wl_status_kib("VmHWM");
     end_kib = wl_status_kib("VmRSS");
     meta_bytes = metadata_bytes(kind, lib);
+    if (settle_ms > 0) {
+        struct timespec wait = { settle_ms / 1000, (settle_ms % 1000) * 1000000L };
+        while (nanosleep(&wait, &wait) != 0) {
+        }
+        settled_kib = wl_status_kib("VmRSS");
+    }
     if (result.peak_live_bytes > 0 && peak_kib >= 0 && base_kib >= 0) {
         frag = (double)(peak_kib - base_kib) * 1024.0 / (double)result.peak_live_bytes;
     }
@@ -175,12 +186,12 @@ int main(int argc, char **argv)
     }
     printf("{\"workload\":\"%s\",\"allocator\":\"%s\",\"threads\":%d,\"iterations\":%ld,\"seed\":%llu,"
            "\"ops\":%lld,\"seconds\":%.6f,\"ops_per_s\":%.1f,\"errors\":%lld,"
-           "\"rss_base_kib\":%ld,\"rss_peak_kib\":%ld,\"rss_end_kib\":%ld,\"hwm_reset\":%s,"
+           "\"rss_base_kib\":%ld,\"rss_peak_kib\":%ld,\"rss_end_kib\":%ld,\"rss_settled_kib\":%ld,\"settle_ms\":%ld,\"hwm_reset\":%s,"
            "\"peak_live_bytes\":%lld,\"frag\":%.4f,\"metadata_bytes\":%lld,\"meta\":%.4f,"
            "\"realloc\":\"%s\",\"malloc_from\":\"%s\"}\n",
            workload->name, label, params.threads, params.iterations, (unsigned long long)params.seed,
            result.ops, result.seconds, result.seconds > 0 ? (double)result.ops / result.seconds : 0.0,
-           result.errors, base_kib, peak_kib, end_kib, reset ? "true" : "false",
+           result.errors, base_kib, peak_kib, end_kib, settled_kib, settle_ms, reset ? "true" : "false",
            result.peak_live_bytes, frag, meta_bytes, meta, alloc.realloc_fn != NULL ? "native" : "emulated",
            wl_malloc_provider());
     return result.errors == 0 ? 0 : 1;

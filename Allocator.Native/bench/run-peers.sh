@@ -8,6 +8,8 @@
 # allocator alike); the tables take the median. Writes into artifacts/bench/peers/: peers.md
 # (printed), peers.csv, peers.json, runs.csv, runs.jsonl and scaling.svg.
 # Usage: run-peers.sh [--quick] [--runs N] [--threads "1 2 .."] [--workloads "larson mixed .."]
+#                     [--settle-ms N]  (mixed: also read RSS N ms after the free-all; numalloc's
+#                                       decay is 10 s, so 12000 shows what its purger gives back)
 #   NUMALLOC_LIB=path overrides artifacts/native/shared/libnumalloc.so (built by eng/native.sh
 #   when missing and dotnet is there).
 # Exit status: 1 if any run reported an integrity error or crashed.
@@ -19,14 +21,15 @@ source "$root/eng/common.sh"
 out="$root/artifacts/bench/peers"
 build="$root/artifacts/native/bench"
 args="$*"
-quick=() runs=3 threads="" workloads="noalloc larson xmalloc cache-scratch mixed"
+quick=() runs=3 threads="" workloads="noalloc larson xmalloc cache-scratch mixed" settle=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=(--quick) ;;
         --runs) runs="$2"; shift ;;
         --threads) threads="$2"; shift ;;
         --workloads) workloads="$2"; shift ;;
-        *) echo "usage: run-peers.sh [--quick] [--runs N] [--threads LIST] [--workloads LIST]" >&2; exit 2 ;;
+        --settle-ms) settle=(--settle-ms "$2"); shift ;;
+        *) echo "usage: run-peers.sh [--quick] [--runs N] [--threads LIST] [--workloads LIST] [--settle-ms N]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -84,8 +87,9 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 failures=0
 # run_one LABEL PRELOAD WORKLOAD THREADS [peers args...]
 run_one() {
-    local label="$1" preload="$2" workload="$3" t="$4" line rc=0; shift 4
-    line="$(LD_PRELOAD="$preload" "$peers" "${quick[@]}" --threads "$t" --label "$label" "$@" "$workload" 2>&1)" || rc=$?
+    local label="$1" preload="$2" workload="$3" t="$4" line rc=0 extra=(); shift 4
+    [[ "$workload" != mixed ]] || extra=("${settle[@]}")
+    line="$(LD_PRELOAD="$preload" "$peers" "${quick[@]}" --threads "$t" --label "$label" "${extra[@]}" "$@" "$workload" 2>&1)" || rc=$?
     if [[ $rc -ne 0 ]] || ! grep -q '^{' <<<"$line"; then
         failures=$((failures + 1))
         echo "peers: FAILED $label $workload threads=$t (exit $rc): $line" >&2
