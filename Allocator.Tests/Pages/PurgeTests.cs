@@ -60,6 +60,23 @@ public sealed unsafe class PurgeTests
     private static long SpikePages => (long)SpikeBlocks << MaxOrder;
 
     [Test]
+    public void FreedLargeRun_IsStampedWithThePurgeClock_SoItWaitsForItsDecay()
+    {
+        using PageHeap heap = Heap(decayMs: 1000);
+        heap.PurgeTick(5000);
+        Zone zone = heap.ZoneOf(0, ZoneType.Normal);
+        int page = zone.TryAllocate(4, PageAllocFlags.None);
+        ref PageDescriptor head = ref heap.Descriptor(page);
+        head.Flags = 0xFF; // a large run of 9 pages, as the object heap marks it
+        head.Owner = 9;
+
+        Assert.That(heap.TryFreeRun(heap.AddressOfPage(page), 9, 0xFF), Is.True);
+
+        Assert.That(heap.PurgeTick(5999), Is.Zero, "999 ms after the free: still within the decay (stamp 0 purged it at once)");
+        Assert.That(heap.PurgeTick(6000), Is.GreaterThan(0), "its decay ended");
+    }
+
+    [Test]
     public void Spike_OfFreedPages_IsPurgedByTheTickThatEndsItsDecay_NotBefore()
     {
         using PageHeap heap = Heap(decayMs: 1000);

@@ -299,7 +299,7 @@ internal sealed unsafe class Zone
                 int order = PageHeap.MaxOrder;
                 while (order > 0 && ((page & ((1 << order) - 1)) != 0 || page + (1 << order) > end))
                     order--;
-                _buddy.Free(page, order, isolated, mergeLikely: tailOfLiveRun);
+                _buddy.Free(page, order, isolated, _heap.PurgeClockMs, mergeLikely: tailOfLiveRun);
                 page += 1 << order;
             }
             _frees++;
