@@ -25,6 +25,8 @@ out="$REPO_ROOT/artifacts/bench"
 mkdir -p "$out"
 if [ "$c_only" -eq 0 ]; then
     dotnet run -c Release --project Allocator.Bench -- bench "${quick[@]}" --artifacts "$out" --filter "$filter"
+    # One compact table per suite, contenders side by side, with the counters: artifacts/bench/summary.md.
+    python3 eng/bench-summary.py "$out"
 fi
 if [ "$filter" = '*' ]; then
     iterations=50000000
@@ -34,7 +36,7 @@ if [ "$filter" = '*' ]; then
     Allocator.Native/bench/run-peers.sh "${quick[@]}"
 fi
 if [ "$c_only" -eq 0 ]; then
-    echo "bench: tables in $out/results/ (markdown, JSON), $out/managed-scaling.svg (when a multi-thread suite ran), $out/crossing.txt, $out/abi.md and $out/peers/"
+    echo "bench: tables in $out/summary.md (one per suite), $out/results/ (BenchmarkDotNet's markdown, JSON), $out/managed-scaling.svg (when a multi-thread suite ran), $out/crossing.txt, $out/abi.md and $out/peers/"
 else
     echo "bench: tables in $out/crossing.txt, $out/abi.md and $out/peers/"
 fi
