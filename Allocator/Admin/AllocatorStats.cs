@@ -129,7 +129,7 @@ public sealed record HotplugHistoryInfo(string Operation, string Target, Hotplug
 /// <param name="ObjectBytesInUse">Slab objects with users.</param>
 /// <param name="SlabFreeBytes">Free objects inside slabs (partial and kept empty slabs).</param>
 /// <param name="CachedObjectBytes">Objects parked in per-CPU caches and thread magazines.</param>
-/// <param name="LargeBytes">Pages of live large runs as asked for (each holds its whole buddy block).</param>
+/// <param name="LargeBytes">Pages of live large runs, rounded up to whole pages (the rest of each run's buddy block went back to the zone).</param>
 /// <param name="HugeBytes">Direct mappings above the largest buddy block.</param>
 /// <param name="DirtyBytes">Free pages that may still be resident (an upper bound), waiting for their decay.</param>
 /// <param name="PurgedBytes">Bytes returned to the OS by purging since the heap was built.</param>
