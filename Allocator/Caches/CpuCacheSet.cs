@@ -217,7 +217,11 @@ internal sealed unsafe class CpuCacheSet : IDisposable
             CpuCache* cache = (CpuCache*)(_caches + (nint)index * _strideBytes);
             if (CpuCache.TryTake(cache, out long taken))
             {
-                if (cache->Count == 0)
+                // Items a refill brings were checked by it, in this hold: checking them again finds
+                // the same answer a drain would have to wait for (it takes this word), so only items
+                // that were cached before the take are checked on the way out.
+                bool refilled = cache->Count == 0;
+                if (refilled)
                 {
                     CpuCache.RefillHeld(cache, _backend, cpu, check);
                 }
@@ -227,6 +231,11 @@ internal sealed unsafe class CpuCacheSet : IDisposable
                 new ReadOnlySpan<nint>(CpuCache.Items(cache) + left, moved).CopyTo(into);
                 cache->Count = left;
                 CpuCache.Release(cache, taken);
+                if (refilled)
+                {
+                    return moved;
+                }
+
                 fixed (nint* items = into)
                 {
                     return CpuCache.KeepCacheable(items, moved, _backend, check);
