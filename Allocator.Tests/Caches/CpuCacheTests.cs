@@ -179,10 +179,51 @@ public unsafe class CpuCacheTests
         Assert.That(set.TotalCount + backend.FreeCount, Is.EqualTo(64));
     }
 
+    [Test]
+    public void PopBatch_FromAnEmptyCache_ChecksEachRefilledItemOnce_AndNeverHandsOutAnIsolatedOne()
+    {
+        var backend = new TestBackend(8);
+        using var set = new CpuCacheSet(backend, [0], high: 8, batch: 4);
+        backend.Isolate(backend.ItemAt(7)); // the refill takes items 7, 6, 5, 4
+        backend.Isolate(backend.ItemAt(5));
+        var calls = new StrongBox<int>();
+        Span<nint> into = stackalloc nint[4];
+        int moved = set.PopBatch(0, into, new CountingCheck(backend, calls));
+        Assert.That(moved, Is.EqualTo(2), "the refill's two isolated items went back to the backend");
+        Assert.That(into[..moved].ToArray(), Is.EquivalentTo(new[] { backend.ItemAt(6), backend.ItemAt(4) }));
+        Assert.That(backend.IsolatedFlushed, Is.EqualTo(2));
+        Assert.That(calls.Value, Is.EqualTo(4), "checked once, by the refill under the word, not again on the way out");
+    }
+
+    [Test]
+    public void PopBatch_OfItemsCachedBeforeTheTake_ChecksThemOnTheWayOut()
+    {
+        var backend = new TestBackend(8);
+        using var set = new CpuCacheSet(backend, [0], high: 8, batch: 4);
+        Span<nint> into = stackalloc nint[4];
+        Assert.That(set.PopBatch(0, into), Is.EqualTo(4));
+        set.PushBatch(0, into);
+        backend.Isolate(into[0]);
+        var calls = new StrongBox<int>();
+        int moved = set.PopBatch(0, into, new CountingCheck(backend, calls));
+        Assert.That(moved, Is.EqualTo(3));
+        Assert.That(calls.Value, Is.EqualTo(4), "every item that was cached before the take is checked");
+        Assert.That(backend.IsolatedFlushed, Is.EqualTo(1));
+    }
+
     private static nint TakeOne(TestBackend backend)
     {
         Span<nint> one = stackalloc nint[1];
         Assert.That(backend.RefillBatch(0, one), Is.EqualTo(1));
         return one[0];
+    }
+
+    private readonly struct CountingCheck(TestBackend backend, StrongBox<int> calls) : ICacheableCheck
+    {
+        public bool IsCacheable(nint item)
+        {
+            calls.Value++;
+            return backend.IsCacheable(item);
+        }
     }
 }

@@ -102,7 +102,7 @@ internal unsafe struct CpuCache
     {
         if (cache->Count == 0)
         {
-            RefillHeld(cache, backend, cpu);
+            RefillHeld(cache, backend, cpu, new BackendCacheableCheck(backend));
         }
 
         int count = cache->Count;
@@ -132,14 +132,15 @@ internal unsafe struct CpuCache
     }
 
     /// <summary>Fills an empty cache with up to one batch from the backend, returning non-cacheable items to it. Under the word.</summary>
-    internal static void RefillHeld(CpuCache* cache, ICacheBackend backend, int cpu)
+    internal static void RefillHeld<TCheck>(CpuCache* cache, ICacheBackend backend, int cpu, TCheck check)
+        where TCheck : struct, ICacheableCheck
     {
         Debug.Assert(cache->Count == 0, "refill only when empty");
         nint* items = Items(cache);
         int produced = backend.RefillBatch(cpu, new Span<nint>(items, Math.Min(cache->Batch, cache->Capacity)));
         cache->Refills++;
         cache->ItemsRefilled += produced;
-        cache->Count = KeepCacheable(items, produced, backend);
+        cache->Count = KeepCacheable(items, produced, backend, check);
     }
 
     /// <summary>Flushes the <paramref name="itemCount"/> coldest items to the backend. Under the word.</summary>
@@ -171,13 +172,14 @@ internal unsafe struct CpuCache
     /// Compacts the non-cacheable items out of <paramref name="items"/>[0..count), handing each to the
     /// backend one by one (rare: only while a block is isolated), and returns how many remain.
     /// </summary>
-    internal static int KeepCacheable(nint* items, int count, ICacheBackend backend)
+    internal static int KeepCacheable<TCheck>(nint* items, int count, ICacheBackend backend, TCheck check)
+        where TCheck : struct, ICacheableCheck
     {
         int kept = 0;
         for (int i = 0; i < count; i++)
         {
             nint item = items[i];
-            if (backend.IsCacheable(item))
+            if (check.IsCacheable(item))
             {
                 items[kept++] = item;
             }

@@ -202,7 +202,7 @@ internal sealed unsafe partial class ObjectHeap
         var into = new Span<nint>(Magazine.Items(magazine), magazine->Capacity / 2);
         int cacheCpu = CacheCpuFor(home, cpu);
         magazine->Count = cacheCpu >= 0
-            ? _caches[sizeClass].PopBatch(cacheCpu, into)
+            ? _caches[sizeClass].PopBatch(cacheCpu, into, new OnlineBlockCheck(_blockStates, _blockShift, _base))
             : _slabs.Class(sizeClass).TakeFromNode(home, into);
         return MagazineSet.TryPop(set, sizeClass, out item) ? item : 0;
     }
@@ -282,7 +282,7 @@ internal sealed unsafe partial class ObjectHeap
         var cold = new ReadOnlySpan<nint>(items, moved);
         int cacheCpu = CacheCpuFor(home, cpu);
         if (cacheCpu >= 0)
-            _caches[sizeClass].PushBatch(cacheCpu, cold);
+            _caches[sizeClass].PushBatch(cacheCpu, cold, new OnlineBlockCheck(_blockStates, _blockShift, _base));
         else
             _slabs.Class(sizeClass).FlushBatch(cold);
         int left = count - moved;
@@ -326,7 +326,8 @@ internal sealed unsafe partial class ObjectHeap
         return (ulong*)_slabs.LiveBits!.EntryOf(head) + (index >> 6);
     }
 
-    // The object caches' cacheable check for a single push: the block byte, read under the cache word.
+    // The object caches' cacheable check (pushes, magazine refills and flushes): the block byte, read under
+    // the cache word or inside the magazine protocol; the same answer as SlabCache.IsCacheable for heap objects.
     private readonly struct OnlineBlockCheck(byte* blockStates, int blockShift, byte* heapBase) : ICacheableCheck
     {
         public bool IsCacheable(nint item) =>
