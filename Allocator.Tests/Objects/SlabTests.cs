@@ -36,6 +36,26 @@ public sealed unsafe class SlabTests
     }
 
     [Test]
+    public void EveryClass_HasTheSmallestSlabOfAtLeastTwoObjects()
+    {
+        for (int c = 0; c < ObjectClassTable.Count; c++)
+        {
+            ObjectClassInfo info = ObjectClassTable.Info[c];
+            Assert.That((int)info.ObjectsPerSlab, Is.GreaterThanOrEqualTo(ObjectClassTable.MinObjectsPerSlab), $"class {c}");
+            if (info.SlabOrder > 0)
+            {
+                // One order less would break a rule: too few objects or more than 1/8 tail waste.
+                int smaller = HeapLayout.PageSize << (info.SlabOrder - 1);
+                int objects = Math.Min(smaller / info.Size, ObjectClassTable.MaxObjectsPerSlab);
+                Assert.That(objects < ObjectClassTable.MinObjectsPerSlab || (smaller - (objects * info.Size)) * 8 > smaller, Is.True, $"class {c} ({info.Size} B)");
+            }
+        }
+        // A sparse large class is pinned by any one live object: 32 KiB objects come two to a 64 KiB slab.
+        Assert.That(ObjectClassTable.SlabOrderFor(32 * 1024), Is.EqualTo(4));
+        Assert.That(ObjectClassTable.ObjectsPerSlabFor(32 * 1024, 4), Is.EqualTo(2));
+    }
+
+    [Test]
     public void EveryClass_HasASlabOfAtMost512Objects_AtMostOneEighthWaste_AndExactMagic()
     {
         for (int c = 0; c < ObjectClassTable.Count; c++)
