@@ -56,6 +56,23 @@ public sealed unsafe class SlabTests
     }
 
     [Test]
+    public void EveryClass_CachesAtMostSixBatchesOfTheByteBudget()
+    {
+        for (int c = 0; c < ObjectClassTable.Count; c++)
+        {
+            int size = SizeClasses.SizeOf(c);
+            int batch = ObjectClassTable.BatchOf(c);
+            Assert.That(batch, Is.InRange(1, 32), $"class {c}");
+            Assert.That(batch * size, Is.LessThanOrEqualTo(Math.Max(ObjectClassTable.BatchBytes, size)), $"class {c} ({size} B): batch bytes");
+            Assert.That(ObjectClassTable.MagazineCapacityOf(c), Is.GreaterThanOrEqualTo(2 * batch).Or.EqualTo(ObjectClassTable.MaxMagazineCapacity), $"class {c}");
+            long cachedBytes = (long)(ObjectClassTable.MagazineCapacityOf(c) + ObjectClassTable.CpuCacheHighOf(c)) * size;
+            Assert.That(cachedBytes, Is.LessThanOrEqualTo(6L * Math.Max(ObjectClassTable.BatchBytes, size)), $"class {c} ({size} B): magazine + per-CPU cache");
+        }
+        Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(512)), Is.EqualTo(32), "small classes keep full batches");
+        Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(32 * 1024)), Is.EqualTo(1));
+    }
+
+    [Test]
     public void EveryClass_HasASlabOfAtMost512Objects_AtMostOneEighthWaste_AndExactMagic()
     {
         for (int c = 0; c < ObjectClassTable.Count; c++)
