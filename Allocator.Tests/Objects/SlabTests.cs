@@ -36,6 +36,43 @@ public sealed unsafe class SlabTests
     }
 
     [Test]
+    public void EveryClass_HasTheSmallestSlabOfAtLeastTwoObjects()
+    {
+        for (int c = 0; c < ObjectClassTable.Count; c++)
+        {
+            ObjectClassInfo info = ObjectClassTable.Info[c];
+            Assert.That((int)info.ObjectsPerSlab, Is.GreaterThanOrEqualTo(ObjectClassTable.MinObjectsPerSlab), $"class {c}");
+            if (info.SlabOrder > 0)
+            {
+                // One order less would break a rule: too few objects or more than 1/8 tail waste.
+                int smaller = HeapLayout.PageSize << (info.SlabOrder - 1);
+                int objects = Math.Min(smaller / info.Size, ObjectClassTable.MaxObjectsPerSlab);
+                Assert.That(objects < ObjectClassTable.MinObjectsPerSlab || (smaller - (objects * info.Size)) * 8 > smaller, Is.True, $"class {c} ({info.Size} B)");
+            }
+        }
+        // A sparse large class is pinned by any one live object: 32 KiB objects come two to a 64 KiB slab.
+        Assert.That(ObjectClassTable.SlabOrderFor(32 * 1024), Is.EqualTo(4));
+        Assert.That(ObjectClassTable.ObjectsPerSlabFor(32 * 1024, 4), Is.EqualTo(2));
+    }
+
+    [Test]
+    public void EveryClass_CachesAtMostSixBatchesOfTheByteBudget()
+    {
+        for (int c = 0; c < ObjectClassTable.Count; c++)
+        {
+            int size = SizeClasses.SizeOf(c);
+            int batch = ObjectClassTable.BatchOf(c);
+            Assert.That(batch, Is.InRange(1, 32), $"class {c}");
+            Assert.That(batch * size, Is.LessThanOrEqualTo(Math.Max(ObjectClassTable.BatchBytes, size)), $"class {c} ({size} B): batch bytes");
+            Assert.That(ObjectClassTable.MagazineCapacityOf(c), Is.GreaterThanOrEqualTo(2 * batch).Or.EqualTo(ObjectClassTable.MaxMagazineCapacity), $"class {c}");
+            long cachedBytes = (long)(ObjectClassTable.MagazineCapacityOf(c) + ObjectClassTable.CpuCacheHighOf(c)) * size;
+            Assert.That(cachedBytes, Is.LessThanOrEqualTo(6L * Math.Max(ObjectClassTable.BatchBytes, size)), $"class {c} ({size} B): magazine + per-CPU cache");
+        }
+        Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(512)), Is.EqualTo(32), "small classes keep full batches");
+        Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(32 * 1024)), Is.EqualTo(1));
+    }
+
+    [Test]
     public void EveryClass_HasASlabOfAtMost512Objects_AtMostOneEighthWaste_AndExactMagic()
     {
         for (int c = 0; c < ObjectClassTable.Count; c++)
