@@ -69,7 +69,9 @@ public sealed unsafe class SlabTests
             Assert.That(cachedBytes, Is.LessThanOrEqualTo(6L * Math.Max(ObjectClassTable.BatchBytes, size)), $"class {c} ({size} B): magazine + per-CPU cache");
         }
         Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(512)), Is.EqualTo(32), "small classes keep full batches");
-        Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(32 * 1024)), Is.EqualTo(1));
+        Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(4096)), Is.EqualTo(16), "page-sized objects: a bulk call of 32 fits one magazine");
+        Assert.That(ObjectClassTable.MagazineCapacityOf(SizeClasses.ClassOf(4096)), Is.EqualTo(32));
+        Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(32 * 1024)), Is.EqualTo(2));
     }
 
     [Test]
