@@ -16,7 +16,7 @@ namespace Numalloc;
 /// <see cref="Create"/>. Every member is thread-safe; memory may be freed by any thread.
 /// </summary>
 /// <remarks>
-/// <para>Objects up to 64 KiB come from per-node slabs through per-thread and per-CPU caches (the
+/// <para>Objects up to 32 KiB come from per-node slabs through per-thread and per-CPU caches (the
 /// common allocate and free touch only the calling thread's cache, with no atomic operations);
 /// larger allocations up to 4 MiB are whole pages from the node's buddy allocator; larger still, a
 /// mapping of their own bound to the node.</para>
@@ -231,7 +231,7 @@ public sealed unsafe class NumaAllocator : IDisposable
     /// <summary>
     /// Resizes the allocation at <paramref name="ptr"/> to at least <paramref name="size"/> bytes, keeping
     /// its contents up to the smaller of the two sizes: in place when the new size still fits its size
-    /// class (or, above 64 KiB, its pages), else by moving it. Null allocates; size 0 gives a unique
+    /// class (or, above 32 KiB, its pages), else by moving it. Null allocates; size 0 gives a unique
     /// pointer, like <see cref="Allocate"/>.
     /// </summary>
     /// <param name="ptr">A live allocation of this allocator, or null.</param>

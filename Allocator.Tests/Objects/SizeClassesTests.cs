@@ -8,7 +8,7 @@ public class SizeClassesTests
     public void Classes_RunFromEightBytesToThirtyTwoKiB_Ascending()
     {
         Assert.That(SizeClasses.SizeOf(0), Is.EqualTo(8));
-        Assert.That(SizeClasses.SizeOf(SizeClasses.Count - 1), Is.EqualTo(64 * 1024));
+        Assert.That(SizeClasses.SizeOf(SizeClasses.Count - 1), Is.EqualTo(32 * 1024));
         for (int c = 1; c < SizeClasses.Count; c++)
             Assert.That(SizeClasses.SizeOf(c), Is.GreaterThan(SizeClasses.SizeOf(c - 1)));
     }

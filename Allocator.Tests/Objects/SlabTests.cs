@@ -72,8 +72,6 @@ public sealed unsafe class SlabTests
         Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(4096)), Is.EqualTo(16), "page-sized objects: a bulk call of 32 fits one magazine");
         Assert.That(ObjectClassTable.MagazineCapacityOf(SizeClasses.ClassOf(4096)), Is.EqualTo(32));
         Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(32 * 1024)), Is.EqualTo(2));
-        Assert.That(ObjectClassTable.BatchOf(SizeClasses.ClassOf(64 * 1024)), Is.EqualTo(1));
-        Assert.That(ObjectClassTable.MagazineCapacityOf(SizeClasses.ClassOf(64 * 1024)), Is.EqualTo(2));
     }
 
     [Test]

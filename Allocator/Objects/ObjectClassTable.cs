@@ -30,7 +30,7 @@ internal struct ObjectClassInfo
 /// from <see cref="SizeClasses"/>; static readonly pointers, so tier-1 code embeds their addresses.
 /// </summary>
 /// <remarks>
-/// Slabs: the smallest order (at most <see cref="MaxSlabOrder"/>, 512 KiB: the 44 and 52 KiB classes need it to keep the waste rule) whose tail waste is at most
+/// Slabs: the smallest order (at most <see cref="MaxSlabOrder"/>, 256 KiB) whose tail waste is at most
 /// 1/8 of the slab and that holds at least <see cref="MinObjectsPerSlab"/> objects, with at most
 /// <see cref="MaxObjectsPerSlab"/> objects, so one 512-bit bitmap covers every slab. Caches move
 /// <c>64 KiB / size</c> objects per batch (1..32, as tcmalloc's num_objects_to_move); a magazine
@@ -51,8 +51,8 @@ internal static unsafe class ObjectClassTable
     /// </summary>
     public const int MinObjectsPerSlab = 2;
 
-    /// <summary>The largest slab order (4 KiB &lt;&lt; 7 = 512 KiB).</summary>
-    public const int MaxSlabOrder = 7;
+    /// <summary>The largest slab order (4 KiB &lt;&lt; 6 = 256 KiB).</summary>
+    public const int MaxSlabOrder = 6;
 
     /// <summary>The largest magazine capacity (classes of 2 KiB and below).</summary>
     public const int MaxMagazineCapacity = 64;

@@ -8,7 +8,7 @@ using Numalloc.Zonelists;
 namespace Numalloc.Objects;
 
 /// <summary>
-/// The malloc layer over one page allocator: small objects (up to 64 KiB) from slabs behind per-CPU
+/// The malloc layer over one page allocator: small objects (up to 32 KiB) from slabs behind per-CPU
 /// caches and per-thread magazines, large allocations (up to the largest buddy block) as page runs,
 /// huge ones as their own node-bound mappings. Owns its <see cref="PageAllocator"/>. Thread-safe.
 /// </summary>

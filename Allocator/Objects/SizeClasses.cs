@@ -3,8 +3,8 @@ using System.Numerics;
 namespace Numalloc.Objects;
 
 /// <summary>
-/// The small-object size classes, 8 B to 64 KiB: every multiple of 8 up to 128 B, then eight
-/// classes per power of two (144, 160, … 256, 288, … 64 KiB).
+/// The small-object size classes, 8 B to 32 KiB: every multiple of 8 up to 128 B, then eight
+/// classes per power of two (144, 160, … 256, 288, … 32 KiB).
 /// </summary>
 /// <remarks>
 /// Waste: a request lands in the smallest class that holds it, so the worst case for a class is a
@@ -17,12 +17,8 @@ namespace Numalloc.Objects;
 /// </remarks>
 internal static class SizeClasses
 {
-    /// <summary>
-    /// The largest small object; larger requests are page-granular. 64 KiB, not the design's 32 KiB:
-    /// above the limit every call takes the zone lock, and 64 KiB pairs measured 4.2x glibc's
-    /// (126 ns); mimalloc serves objects up to 128 KiB from thread-local pages for the same reason.
-    /// </summary>
-    public const int MaxSmallSize = 64 * 1024;
+    /// <summary>The largest small object; larger requests are page-granular.</summary>
+    public const int MaxSmallSize = 32 * 1024;
 
     /// <summary>Sizes up to this are looked up in the fine (8-byte step) table.</summary>
     private const int FineLimit = 1024;
