@@ -52,8 +52,14 @@ public unsafe class MmapFamilyTests
         Assert.That(_mmap.Protect(start, page, readWrite: false), Is.Zero);
         Assert.That(ProcessMemory.ProtectionOfPages(start, size, page), Is.All.EqualTo("---p"), "back to no access");
 
+        var ours = ProcessMemory.MappingsOverlapping(start, size);
         Assert.That(_mmap.Unmap(start, size), Is.Zero);
-        Assert.That(ProcessMemory.IsAnyPartMapped(start, size), Is.False, "unmapped");
+        // Unmapped: nothing is there, or what is there is not what we left. Another thread of this
+        // process (a test running beside this one, the runtime) may map the freed range at once, and
+        // the kernel does reuse it: the last full run saw exactly that.
+        var after = ProcessMemory.MappingsOverlapping(start, size);
+        Assert.That(after.Count == 0 || !after.SequenceEqual(ours), Is.True,
+            $"unmapped (before: {string.Join(", ", ours)}; after: {string.Join(", ", after)})");
     }
 
     [Test]

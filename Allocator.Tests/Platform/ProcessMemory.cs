@@ -62,6 +62,14 @@ internal static unsafe class ProcessMemory
         return false;
     }
 
+    /// <summary>The /proc/self/maps entries that overlap the range, as the kernel reports them now.</summary>
+    public static List<(nuint Start, nuint End, string Permissions)> MappingsOverlapping(void* address, nuint sizeBytes)
+    {
+        nuint first = (nuint)address;
+        nuint last = first + sizeBytes;
+        return ReadMaps().Where(m => m.Start < last && m.End > first).ToList();
+    }
+
     /// <summary>How many pages of the range are resident, by mincore.</summary>
     public static int ResidentPageCount(void* address, nuint sizeBytes, nuint pageSize)
     {
