@@ -24,15 +24,10 @@ internal readonly record struct AllocatorCounters(
     public static AllocatorCounters Read(NumaAllocator allocator)
     {
         ObjectHeap heap = allocator.Heap;
-        long refills = 0, flushes = 0, direct = 0;
+        CpuCacheStats s = default;
         for (int c = 0; c < SizeClasses.Count; c++)
-        {
-            CpuCacheStats s = heap.CpuCaches(c).GetStats();
-            refills += s.Refills;
-            flushes += s.Flushes;
-            direct += s.BackendDirect;
-        }
-        return new AllocatorCounters(refills, flushes, direct, ZoneAllocationsOf(heap.Pages), heap.Pages.Zonelists.ReaderRestarts,
+            s += heap.CpuCaches(c).GetStats();
+        return new AllocatorCounters(s.Refills, s.Flushes, s.BackendDirect, ZoneAllocationsOf(heap.Pages), heap.Pages.Zonelists.ReaderRestarts,
             heap.MagazineMisses, heap.CrossNodeFrees);
     }
 

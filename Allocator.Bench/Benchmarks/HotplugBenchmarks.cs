@@ -133,22 +133,12 @@ public unsafe class HotplugThroughputBenchmarks
     [Benchmark(Description = "order-0 page pairs, one worker per core", OperationsPerInvoke = PairsPerThread)]
     public void PagePairs()
     {
-        var workers = new Thread[_threads];
-        for (int t = 0; t < _threads; t++)
+        BlockCycler.RunOnCpus(_cpus, () =>
         {
-            int cpu = _cpus[t];
-            workers[t] = new Thread(() =>
-            {
-                VirtualCpu.Set(cpu);
-                for (int i = 0; i < PairsPerThread; i++)
-                    _caches.FreePages(_caches.AllocPages(0), 0);
-                _caches.FlushCurrentThread();
-                VirtualCpu.Clear();
-            });
-            workers[t].Start();
-        }
-        foreach (Thread w in workers)
-            w.Join();
+            for (int i = 0; i < PairsPerThread; i++)
+                _caches.FreePages(_caches.AllocPages(0), 0);
+            _caches.FlushCurrentThread();
+        });
     }
 }
 
@@ -210,16 +200,29 @@ public unsafe class HotplugObjectThroughputBenchmarks
     [Benchmark(Description = "64 B object pairs, one worker per core", OperationsPerInvoke = PairsPerThread)]
     public void ObjectPairs()
     {
-        var workers = new Thread[_threads];
-        for (int t = 0; t < _threads; t++)
+        BlockCycler.RunOnCpus(_cpus, () =>
         {
-            int cpu = _cpus[t];
+            for (int i = 0; i < PairsPerThread; i++)
+                _allocator.Free(_allocator.Allocate(64));
+            _allocator.FlushCurrentThread();
+        });
+    }
+}
+
+/// <summary>The operator of the throughput-under-hotplug benchmarks: offlines one block and onlines it again, once a second.</summary>
+internal static class BlockCycler
+{
+    /// <summary>Runs <paramref name="work"/> on one new thread per entry of <paramref name="cpus"/>, each on that virtual CPU, and waits for all.</summary>
+    public static void RunOnCpus(int[] cpus, Action work)
+    {
+        var workers = new Thread[cpus.Length];
+        for (int t = 0; t < cpus.Length; t++)
+        {
+            int cpu = cpus[t];
             workers[t] = new Thread(() =>
             {
                 VirtualCpu.Set(cpu);
-                for (int i = 0; i < PairsPerThread; i++)
-                    _allocator.Free(_allocator.Allocate(64));
-                _allocator.FlushCurrentThread();
+                work();
                 VirtualCpu.Clear();
             });
             workers[t].Start();
@@ -227,11 +230,7 @@ public unsafe class HotplugObjectThroughputBenchmarks
         foreach (Thread w in workers)
             w.Join();
     }
-}
 
-/// <summary>The operator of the throughput-under-hotplug benchmarks: offlines one block and onlines it again, once a second.</summary>
-internal static class BlockCycler
-{
     public static Thread Start(AllocatorAdmin admin, int block, Func<bool> stop, Action<string> report)
     {
         var thread = new Thread(() =>

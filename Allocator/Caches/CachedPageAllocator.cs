@@ -92,12 +92,7 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
     {
         CpuCacheStats total = default;
         foreach (CpuCacheSet kind in _kinds)
-        {
-            CpuCacheStats s = kind.GetStats();
-            total = new CpuCacheStats(total.Count + s.Count, total.Refills + s.Refills, total.Flushes + s.Flushes,
-                total.ItemsRefilled + s.ItemsRefilled, total.ItemsFlushed + s.ItemsFlushed,
-                total.Fallthroughs + s.Fallthroughs, total.BackendDirect + s.BackendDirect);
-        }
+            total += kind.GetStats();
         return total;
     }
 

@@ -396,7 +396,13 @@ internal sealed unsafe class CpuCacheSet : IDisposable
 /// <param name="Fallthroughs">Failed takes that moved on.</param>
 /// <param name="BackendDirect">Operations that went straight to the backend because every cache of the node was held.</param>
 internal readonly record struct CpuCacheStats(
-    long Count, long Refills, long Flushes, long ItemsRefilled, long ItemsFlushed, long Fallthroughs, long BackendDirect);
+    long Count, long Refills, long Flushes, long ItemsRefilled, long ItemsFlushed, long Fallthroughs, long BackendDirect)
+{
+    /// <summary>The counters of two sets together.</summary>
+    public static CpuCacheStats operator +(CpuCacheStats a, CpuCacheStats b) =>
+        new(a.Count + b.Count, a.Refills + b.Refills, a.Flushes + b.Flushes, a.ItemsRefilled + b.ItemsRefilled,
+            a.ItemsFlushed + b.ItemsFlushed, a.Fallthroughs + b.Fallthroughs, a.BackendDirect + b.BackendDirect);
+}
 
 /// <summary>The cacheable check of <see cref="CpuCacheSet.Push{TCheck}"/>, as a struct so it inlines.</summary>
 internal interface ICacheableCheck

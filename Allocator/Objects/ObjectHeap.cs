@@ -163,7 +163,7 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
         _previousDrainHook = pages.DrainCachesBeforeFailing;
         Func<bool>? previous = _previousDrainHook;
         pages.DrainCachesBeforeFailing = () => (previous?.Invoke() ?? false) | DrainForMemory();
-        _idleCounts = new int[_caches.Length * pages.Heap.Topology.PossibleCpuCount];
+        _idleCounts = new int[_caches.Length * cpus];
         pages.Heap.BeforePurgeTick = () => ReleaseIdle();
     }
 
@@ -267,7 +267,7 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
                 return 0;
             bool gaveBack = _registry.Reap() > 0;
             long drained = 0;
-            int cpus = _idleCounts.Length / _caches.Length;
+            int cpus = _memoryNodeOfCpu.Length;
             for (int c = 0; c < _caches.Length; c++)
             {
                 for (int cpu = 0; cpu < cpus; cpu++)
