@@ -285,19 +285,12 @@ internal static unsafe partial class Exports
                 return 0;
             }
             NumaAllocator? allocator = FastPath.Allocator;
-            nuint filled = 0;
-            if (allocator is not null && size <= SizeClasses.MaxSmallSize)
-            {
-                ObjectHeap heap = allocator.Heap;
-                for (; filled < n; filled++)
-                {
-                    void* p = heap.TryAllocateSmallFast(size);
-                    if (p == null)
-                        break;
-                    result[filled] = p;
-                }
-            }
-            return filled == n ? n : MallocBulkSlow(size, result, filled, n);
+            if (allocator is null || size > SizeClasses.MaxSmallSize)
+                return MallocBulkSlow(size, result, 0, n);
+            nuint filled = allocator.Heap.AllocateSmallBulk(size, result, n);
+            if (filled < n)
+                Interop.Libc.SetErrno(Interop.Libc.ENOMEM);
+            return filled;
         }
 #pragma warning disable CA1031 // The C ABI boundary: every failure becomes a short count and errno.
         catch (Exception e)
@@ -317,15 +310,23 @@ internal static unsafe partial class Exports
             if (ptrs == null)
                 return;
             NumaAllocator? allocator = FastPath.Allocator;
-            nuint i = 0;
-            if (allocator is not null)
+            if (allocator is null)
             {
-                ObjectHeap heap = allocator.Heap;
-                while (i < n && heap.TryFreeFast(ptrs[i]))
-                    i++;
+                FreeBulkSlow(ptrs, 0, n);
+                return;
             }
-            if (i < n)
-                FreeBulkSlow(ptrs, i, n);
+            // Magazine pushes in one protocol entry; whatever stops them (a full magazine, another
+            // node's object, a bad pointer) is freed alone through the slow path, then the rest.
+            ObjectHeap heap = allocator.Heap;
+            nuint i = 0;
+            while (true)
+            {
+                i += heap.TryFreeBulkFast(ptrs + i, n - i);
+                if (i == n)
+                    return;
+                FreeBulkSlow(ptrs, i, i + 1);
+                i++;
+            }
         }
 #pragma warning disable CA1031 // The C ABI boundary: a bad free is reported, never thrown into C.
         catch (Exception e)

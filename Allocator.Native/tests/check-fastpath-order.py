@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Checks the owner's memory ordering in the NativeAOT (ILC) machine code of the page fast paths.
+"""Checks the owner's memory ordering in the NativeAOT (ILC) machine code of the fast paths.
 
 DESIGN.md, "Caches" / "Memory ordering": the owner's InAllocator store must precede its Pending
 load in the generated code (the requester's membarrier orders them only if the compiler keeps
 them in program order). MagazineSet.Enter/EnterOutermost are inlined into
-CachedPageAllocator.AllocPages and FreePages, so for each of those functions this script:
+CachedPageAllocator.AllocPages and FreePages, the object fast paths into na_malloc and na_free, and
+the bulk ones are functions of their own, so for each of those functions this script:
 
   1. finds the first `movl $0x1,(%REG)` - InAllocator = 1, offset 0 of the set in REG;
   2. finds the first instruction of the function that loads `0x8(%REG)` with the same REG -
@@ -19,7 +20,8 @@ Usage:
                                              .so or its .so.dbg beside it), or an object file
   check-fastpath-order.py --from-file PATH   `objdump -d --no-show-raw-insn` text (a fixture, or
                                              a hand-edited dump)
-  --symbol NAME (repeatable)                 functions to check (default: AllocPages, FreePages)
+  --symbol NAME (repeatable)                 functions to check (default: the page fast paths,
+                                             na_malloc, na_free and the two bulk fast paths)
 
 Exit status: 0 all functions in order; 1 a store or load is missing or the load comes first;
 2 usage or tool error (objdump/nm failed, symbol absent).
@@ -33,6 +35,11 @@ import sys
 DEFAULT_SYMBOLS = [
     "Numalloc_Numalloc_Caches_CachedPageAllocator__AllocPages",
     "Numalloc_Numalloc_Caches_CachedPageAllocator__FreePages",
+    # The object fast paths: na_malloc / na_free inline theirs; the bulk ones stay functions.
+    "libnumalloc_Numalloc_Native_Exports__Malloc",
+    "libnumalloc_Numalloc_Native_Exports__Free",
+    "Numalloc_Numalloc_Objects_ObjectHeap__TryAllocateSmallBulkFast",
+    "Numalloc_Numalloc_Objects_ObjectHeap__TryFreeBulkFast",
 ]
 
 # "    ec10:\tpush   %rbp"  (objdump -d --no-show-raw-insn)

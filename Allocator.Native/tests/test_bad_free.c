@@ -105,6 +105,59 @@ static int large_double_free(void)
     return heap_consistent() ? 0 : 1;
 }
 
+/* After a bulk free: the next n 64 B allocations are exactly objs (the magazine hands back what the
+ * bulk free put in it, hottest first), so every good pointer of the call was freed once. */
+static int freed_by_bulk(void *const *objs, size_t n)
+{
+    void *again[16];
+    size_t i, j;
+    int ok = n <= 16 && na_malloc_bulk(64, again, n) == n;
+    for (i = 0; ok && i < n; ++i) {
+        int found = 0;
+        for (j = 0; j < n; ++j) {
+            found |= again[i] == objs[j];
+        }
+        ok &= found;
+    }
+    na_free_bulk(again, ok ? n : 0);
+    return ok;
+}
+
+/* One na_free_bulk call names an object twice: the second is the double free. */
+static int bulk_double_free(void)
+{
+    void *objs[8], *ptrs[9];
+    if (na_malloc_bulk(64, objs, 8) != 8) {
+        return 1;
+    }
+    memcpy(ptrs, objs, sizeof objs);
+    ptrs[8] = objs[3];
+    save_address(objs[3]);
+    na_free_bulk(ptrs, 9);
+    return freed_by_bulk(objs, 8) && heap_consistent() ? 0 : 1;
+}
+
+/* An interior pointer amid a bulk free: reported, and the objects on both sides of it are freed. */
+static int bulk_interior(void)
+{
+    void *objs[8], *ptrs[9];
+    char *live = na_malloc(64);
+    if (live == NULL || na_malloc_bulk(64, objs, 8) != 8) {
+        return 1;
+    }
+    memcpy(ptrs, objs, 4 * sizeof objs[0]);
+    ptrs[4] = live + 16;
+    memcpy(ptrs + 5, objs + 4, 4 * sizeof objs[0]);
+    save_address(live + 16);
+    na_free_bulk(ptrs, 9);
+    if (!freed_by_bulk(objs, 8)) {
+        return 1;
+    }
+    live[0] = 1; /* still live: the bad pointer freed nothing */
+    na_free(live);
+    return heap_consistent() ? 0 : 1;
+}
+
 /* Runs body in a child with NUMALLOC_CONFIG=config (NULL: unset); returns its wait status, or -1. */
 static int run_child(int (*body)(void), const char *config)
 {
@@ -198,6 +251,8 @@ int main(void)
     reported_case("interior pointer", interior, "interior");
     reported_case("double free of a small object", double_free, "double free");
     reported_case("double free of a page run", large_double_free, "double free");
+    reported_case("double free inside one na_free_bulk", bulk_double_free, "double free");
+    reported_case("interior pointer inside na_free_bulk", bulk_interior, "interior");
 
     status = run_child(double_free, "on_bad_free=abort");
     snprintf(what, sizeof what, "on_bad_free=abort: a double free aborts the process with SIGABRT (status 0x%x)", (unsigned)status);

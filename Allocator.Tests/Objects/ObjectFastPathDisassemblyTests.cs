@@ -13,7 +13,7 @@ namespace Numalloc.Tests.Objects;
 [NonParallelizable]
 public sealed class ObjectFastPathDisassemblyTests
 {
-    private static readonly string[] s_methods = ["TryAllocateSmallFast", "TryFreeFast"];
+    private static readonly string[] s_methods = ["TryAllocateSmallFast", "TryFreeFast", "TryAllocateSmallBulkFast", "TryFreeBulkFast"];
 
     [TestCase(false)]
     [TestCase(true)]

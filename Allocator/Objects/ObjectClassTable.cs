@@ -64,7 +64,7 @@ internal static unsafe class ObjectClassTable
     public const int MagazineStrideBytes = 576;
 
     /// <summary>Number of classes.</summary>
-    public static readonly int Count = SizeClasses.Count;
+    public const int Count = SizeClasses.Count;
 
     /// <summary>Class → record; <see cref="Count"/> entries.</summary>
     public static readonly ObjectClassInfo* Info = BuildInfo();

@@ -73,21 +73,8 @@ internal sealed unsafe partial class ObjectHeap
         if (set == null || set->RegistryId != _fastPathRegistryId)
             return false;
         nuint offset = (nuint)((byte*)p - _base);
-        if (offset >= _sizeBytes)
+        if (!TryClassOfObjectStart(offset, _sizeBytes, _descriptors, ObjectClassTable.Info, out uint sizeClass))
             return false;
-        PageDescriptor* d = _descriptors + (offset >> HeapLayout.PageShift);
-        uint flags = d->Flags;
-        uint sizeClass = flags - 1;
-        if (sizeClass >= (uint)ObjectClassTable.Count)
-            return false;
-        uint head = d->Owner;
-        PageDescriptor* h = _descriptors + head;
-        if (h->State != PageState.Slab || h->Flags != flags)
-            return false;
-        ObjectClassInfo* info = ObjectClassTable.Info + sizeClass;
-        nuint relative = offset - ((nuint)head << HeapLayout.PageShift);
-        if ((nuint)(uint)((relative * info->Magic) >> 32) * (nuint)(uint)info->Size != relative)
-            return false; // interior pointer
         int nodePlusOne = (int)(offset >> _nodeShift) + 1;
         // From the class by arithmetic, not from the record: one load fewer on the chain from p to the push.
         var magazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
@@ -119,6 +106,180 @@ internal sealed unsafe partial class ObjectHeap
         if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
             DeferredWork.RunPendingAsOwner(set);
         return pushed;
+    }
+
+    /// <summary>
+    /// <see cref="TryAllocateSmallFast"/> for many objects of one size in one protocol entry
+    /// (<c>na_malloc_bulk</c>): pops up to <paramref name="n"/> objects of the class from the calling
+    /// thread's magazine into <paramref name="result"/>. Fewer (0 included) when the magazine runs out
+    /// or the slow path must run for the reasons <see cref="TryAllocateSmallFast"/> gives; the caller
+    /// takes one object through the slow path, which refills the magazine, and calls again.
+    /// </summary>
+    /// <param name="size">0..<see cref="SizeClasses.MaxSmallSize"/> bytes (the caller checks).</param>
+    /// <param name="result">Where the objects go.</param>
+    /// <param name="n">Objects wanted.</param>
+    /// <returns>Objects written to <paramref name="result"/>[0..].</returns>
+    public nuint TryAllocateSmallBulkFast(nuint size, void** result, nuint n)
+    {
+        Debug.Assert(size <= SizeClasses.MaxSmallSize);
+        MagazineSet* set = MagazineRegistry.ThreadSet;
+        if (set == null || set->RegistryId != _fastPathRegistryId || PageAllocator.MayHaveThreadPolicy)
+            return 0;
+        var magazine = (Magazine*)((byte*)set + ObjectClassTable.MagazineOffsetOfSize8[(int)(size + 7) >> 3]);
+        nuint taken = 0;
+        // The protocol as in TryAllocateSmallFast, once for the whole batch.
+        Volatile.Write(ref set->InAllocator, 1); // Release store, in program order before the Pending load.
+        if (MembarrierSupport.OwnerNeedsFence)
+            Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the load below (no membarrier here).
+        if ((int)Volatile.Read(ref set->Pending) == 0) // Acquire: a claimer's magazine writes are visible before we pop.
+        {
+            int ops = set->OpsUntilHomeCheck - 1;
+            set->OpsUntilHomeCheck = ops;
+            int count = magazine->Count;
+            if (count != 0 && (ops >= 0 || IsHomeCurrent(set)))
+            {
+                taken = Math.Min(n, (nuint)count);
+                // Cursors, hottest item first: no index for the compilers to keep in memory.
+                nint* from = Magazine.Items(magazine) + count;
+                void** to = result, end = result + taken;
+                while (to < end)
+                {
+                    nint item = *--from;
+                    *(nuint*)item = 0; // forget the free key: the object is live again
+                    *to++ = (void*)item;
+                }
+                magazine->Count = count - (int)taken;
+            }
+        }
+        Volatile.Write(ref set->InAllocator, 0); // Release: our magazine writes are visible before a requester can see us outside.
+        if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
+            DeferredWork.RunPendingAsOwner(set);
+        return taken;
+    }
+
+    /// <summary>
+    /// <paramref name="n"/> small objects of <paramref name="size"/> bytes into <paramref name="result"/>:
+    /// magazine pops in one protocol entry (<see cref="TryAllocateSmallBulkFast"/>), and on a miss one
+    /// slow-path allocation, which refills the magazine, before the next pops.
+    /// </summary>
+    /// <param name="size">0..<see cref="SizeClasses.MaxSmallSize"/> bytes (the caller checks).</param>
+    /// <param name="result">Where the objects go.</param>
+    /// <param name="n">Objects wanted.</param>
+    /// <returns>Objects written: <paramref name="n"/>, fewer only when no memory is left for the rest.</returns>
+    public nuint AllocateSmallBulk(nuint size, void** result, nuint n)
+    {
+        nuint filled = 0;
+        while (true)
+        {
+            filled += TryAllocateSmallBulkFast(size, result + filled, n - filled);
+            if (filled == n)
+                return n;
+            void* p = AllocateSlow(size, 0, -1);
+            if (p == null)
+                return filled;
+            result[filled++] = p;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="TryFreeFast"/> for many pointers in one protocol entry (<c>na_free_bulk</c>): frees
+    /// <paramref name="ptrs"/>[0..] in order into the calling thread's magazines, skipping NULLs, and
+    /// stops at the first pointer the slow path must take (any other heap's, node's or state's object,
+    /// a full magazine, and every bad pointer, which the slow path classifies and reports).
+    /// </summary>
+    /// <returns>Pointers consumed: <paramref name="n"/>, or the index of the one the caller must free through the slow path.</returns>
+    public nuint TryFreeBulkFast(void** ptrs, nuint n)
+    {
+        MagazineSet* set = MagazineRegistry.ThreadSet;
+        if (set == null || set->RegistryId != _fastPathRegistryId)
+            return 0;
+        nuint done = 0;
+        Volatile.Write(ref set->InAllocator, 1); // Release store, in program order before the Pending and block-state loads.
+        if (MembarrierSupport.OwnerNeedsFence)
+            Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the loads below (no membarrier here).
+        if ((int)Volatile.Read(ref set->Pending) == 0) // Acquire, as in TryFreeFast.
+        {
+            int ops = set->OpsUntilHomeCheck - 1;
+            set->OpsUntilHomeCheck = ops;
+            if (ops >= 0 || IsHomeCurrent(set))
+            {
+                int homePlusOne = set->HomeKindPlusOne;
+                // Locals for everything the loop reads more than once: its stores through pointers would
+                // otherwise make the compilers reload fields and statics (and the AOT compiler re-check
+                // class constructors) for every object. A cursor instead of an index: one register fewer.
+                byte* heapBase = _base;
+                nuint sizeBytes = _sizeBytes;
+                PageDescriptor* descriptors = _descriptors;
+                byte* blockStates = _blockStates;
+                int nodeShift = _nodeShift, blockShift = _blockShift;
+                ObjectClassInfo* classes = ObjectClassTable.Info;
+                nuint freeKey = s_freeKey;
+                void** cursor = ptrs, end = ptrs + n;
+                // The magazine in use and its count stay in registers while the class repeats.
+                Magazine* magazine = null;
+                int count = 0;
+                for (; cursor < end; cursor++)
+                {
+                    void* p = *cursor;
+                    if (p == null)
+                        continue;
+                    nuint offset = (nuint)((byte*)p - heapBase);
+                    if (!TryClassOfObjectStart(offset, sizeBytes, descriptors, classes, out uint sizeClass) || (int)(offset >> nodeShift) + 1 != homePlusOne
+                        || Volatile.Read(ref blockStates[offset >> blockShift]) != OnlineNormalBlock // Acquire: as TryFreeFast.
+                        || *(nuint*)p == freeKey)
+                        break;
+                    var classMagazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
+                    if (classMagazine != magazine)
+                    {
+                        if (magazine != null)
+                            magazine->Count = count;
+                        magazine = classMagazine;
+                        count = magazine->Count;
+                    }
+                    if (count == magazine->Capacity)
+                        break;
+                    *(nuint*)p = freeKey;
+                    Magazine.Items(magazine)[count++] = (nint)p;
+                }
+                if (magazine != null)
+                    magazine->Count = count;
+                done = (nuint)(cursor - ptrs);
+            }
+        }
+        Volatile.Write(ref set->InAllocator, 0); // Release: our magazine writes are visible before a requester can see us outside.
+        if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
+            DeferredWork.RunPendingAsOwner(set);
+        return done;
+    }
+
+    /// <summary>
+    /// The free fast paths' check of a pointer, by its offset in the heap: true, with its size class,
+    /// when it is the start of an object slot in a live slab of this heap; false for anything else
+    /// (outside the heap, not a slab, an interior pointer), which the slow path classifies. Whether the
+    /// slot is live is the caller's question (the free key).
+    /// </summary>
+    /// <remarks>The heap's fields and the class table come as arguments, so a loop can pass locals.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryClassOfObjectStart(nuint offset, nuint sizeBytes, PageDescriptor* descriptors, ObjectClassInfo* classes, out uint sizeClass)
+    {
+        sizeClass = 0;
+        if (offset >= sizeBytes)
+            return false;
+        PageDescriptor* d = descriptors + (offset >> HeapLayout.PageShift);
+        uint flags = d->Flags;
+        uint candidate = flags - 1;
+        if (candidate >= ObjectClassTable.Count)
+            return false;
+        uint head = d->Owner;
+        PageDescriptor* h = descriptors + head;
+        if (h->State != PageState.Slab || h->Flags != flags)
+            return false;
+        ObjectClassInfo* info = classes + candidate;
+        nuint relative = offset - ((nuint)head << HeapLayout.PageShift);
+        if ((nuint)(uint)((relative * info->Magic) >> 32) * (nuint)(uint)info->Size != relative)
+            return false; // interior pointer
+        sizeClass = candidate;
+        return true;
     }
 
     /// <summary>

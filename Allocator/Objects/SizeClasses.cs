@@ -27,8 +27,11 @@ internal static class SizeClasses
     private static readonly byte[] s_fine = BuildTable(FineLimit, 3);
     private static readonly byte[] s_coarse = BuildTable(MaxSmallSize, 7);
 
-    /// <summary>How many classes there are.</summary>
-    public static int Count => s_sizes.Length;
+    /// <summary>
+    /// How many classes there are: 16 multiples of 8 up to 128 B, then 8 per doubling up to 32 KiB. A
+    /// constant, so the free fast paths compare with an immediate (the class constructor checks it).
+    /// </summary>
+    public const int Count = 16 + (8 * 8);
 
     /// <summary>The object size of class <paramref name="sizeClass"/>.</summary>
     public static int SizeOf(int sizeClass) => s_sizes[sizeClass];
@@ -54,6 +57,8 @@ internal static class SizeClasses
             for (int i = 1; i <= 8; i++)
                 sizes.Add(power + i * step);
         }
+        if (sizes.Count != Count)
+            throw new InvalidOperationException($"{sizes.Count} size classes built, {nameof(Count)} says {Count}");
         return [.. sizes];
     }
 
