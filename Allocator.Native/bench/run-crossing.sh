@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds bench/crossing.c against libnumalloc.so and libnumalloc.a (after eng/native.sh),
-# runs both (crossings, malloc, and the page fast path from C and inside the library), then shows how na_bench_tls reaches its thread-static in each build
-# (__tls_get_addr or not). Usage: run-crossing.sh [iterations]   (default 50,000,000)
+# runs both (crossings, malloc, and the page fast path from C and inside the library), then the
+# C model of the object fast path (bench/floor.c: what its work costs without the runtime), then
+# shows how na_bench_tls reaches its thread-static in each build (__tls_get_addr or not).
+# Usage: run-crossing.sh [iterations]   (default 50,000,000)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +25,10 @@ gcc "${cflags[@]}" -DNA_LINK='"static"' "$here/crossing.c" -o "$build/crossing.s
 
 "$build/crossing.shared" "$iterations"
 "$build/crossing.static" "$iterations"
+
+# The floor: the object fast path's work modelled in C (bench/floor.c), no runtime around it.
+gcc "${cflags[@]}" "$here/floor.c" -o "$build/floor"
+"$build/floor" "$iterations"
 
 # The thread-static access: in the .so it is the general-dynamic model (a call to
 # __tls_get_addr); linked into an executable the linker may relax it to a %fs-relative load.
