@@ -259,6 +259,76 @@ public sealed unsafe class NumaAllocator : IDisposable
             _heap.FreeSlow(ptr);
     }
 
+    /// <summary>
+    /// Fills <paramref name="objects"/> with allocations of at least <paramref name="size"/> bytes each
+    /// (default alignment, as <see cref="Allocate"/>): the bulk call of <c>na_malloc_bulk</c>. Small sizes
+    /// move through the calling thread's cache a batch at a time, one protocol entry per batch.
+    /// All or nothing: when not every one can be served, those already taken are freed and it throws.
+    /// </summary>
+    /// <param name="size">Bytes per allocation; 0 gives unique pointers.</param>
+    /// <param name="objects">Where the pointers go; each must later be freed (<see cref="FreeBulk"/> or <see cref="Free(void*)"/>).</param>
+    /// <exception cref="ArgumentException">The size overflows.</exception>
+    /// <exception cref="OutOfMemoryException">No node allowed to serve the request has memory for all of them; none is left allocated.</exception>
+    /// <exception cref="ObjectDisposedException">The allocator was disposed.</exception>
+    public void AllocateBulk(nuint size, Span<nint> objects)
+    {
+        fixed (nint* into = objects)
+        {
+            nuint count = (nuint)objects.Length, filled = 0;
+            if (size <= SizeClasses.MaxSmallSize)
+                filled = _heap.AllocateSmallBulk(size, (void**)into, count);
+            try
+            {
+                // Larger sizes one by one; for small ones this only runs to throw (no memory left).
+                for (; filled < count; filled++)
+                    into[filled] = (nint)AllocateSlow(size, 0, -1);
+            }
+            catch (Exception e) when (e is OutOfMemoryException or ArgumentException or ObjectDisposedException)
+            {
+                FreeBulk(objects[..(int)filled]);
+                objects[..(int)filled].Clear();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Frees every non-zero pointer of <paramref name="objects"/>, as <see cref="Free(void*)"/> does: the bulk
+    /// call of <c>na_free_bulk</c>. Small objects go into the calling thread's cache a batch at a time.
+    /// A bad pointer does not stop it: every other pointer is freed, then the first bad one is reported.
+    /// </summary>
+    /// <param name="objects">Live allocations of this allocator; zeros are skipped.</param>
+    /// <exception cref="InvalidOperationException">At least one bad free (not this allocator's, interior, or freed
+    /// twice, in this call or before) in report or check mode: the first one; the others were freed.</exception>
+    /// <exception cref="ObjectDisposedException">The allocator was disposed.</exception>
+    public void FreeBulk(ReadOnlySpan<nint> objects)
+    {
+        InvalidOperationException? firstBad = null;
+        fixed (nint* ptrs = objects)
+        {
+            nuint count = (nuint)objects.Length, i = 0;
+            // Bulk pushes; whatever stops them (a full magazine, another node's object, a bad
+            // pointer) is freed alone through the slow path, then the rest.
+            while ((i += _heap.TryFreeBulkFast((void**)ptrs + i, count - i)) < count)
+            {
+                if (ptrs[i] != 0)
+                {
+                    try
+                    {
+                        _heap.FreeSlow((void*)ptrs[i]);
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        firstBad ??= e;
+                    }
+                }
+                i++;
+            }
+        }
+        if (firstBad is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(firstBad);
+    }
+
     /// <summary>The bytes usable at <paramref name="ptr"/>: at least the size it was allocated with; 0 for null.</summary>
     /// <param name="ptr">A live allocation of this allocator, or null.</param>
     /// <returns>The usable size in bytes.</returns>

@@ -106,6 +106,7 @@ public unsafe class ObjectBatchBenchmarks
     private NumaMemoryPool _numaPool = null!;
     private int[] _freeOrder = [];
     private nint[] _pointers = [];
+    private nint[] _inFreeOrder = [];
     private byte[][] _arrays = [];
     private IMemoryOwner<byte>[] _owners = [];
 
@@ -124,10 +125,12 @@ public unsafe class ObjectBatchBenchmarks
         _numaPool = new NumaMemoryPool(_allocator);
         _freeOrder = BatchOrder.Shuffled(BatchSize, FreeOrderSeed);
         _pointers = new nint[BatchSize];
+        _inFreeOrder = new nint[BatchSize];
         _arrays = new byte[BatchSize][];
         _owners = new IMemoryOwner<byte>[BatchSize];
         // Warm: the slabs, caches and pools hold a batch's worth, as in a steady-state workload.
         NumaAllocatorBatch();
+        NumaAllocatorBulkBatch();
         ArrayPoolBatch();
         NumaMemoryPoolBatch();
         MemoryPoolBatch();
@@ -144,6 +147,13 @@ public unsafe class ObjectBatchBenchmarks
     public void CleanupNumaAllocatorBatch()
     {
         RecordCounters(nameof(NumaAllocatorBatch), NumaAllocatorBatch);
+        Cleanup();
+    }
+
+    [GlobalCleanup(Target = nameof(NumaAllocatorBulkBatch))]
+    public void CleanupNumaAllocatorBulkBatch()
+    {
+        RecordCounters(nameof(NumaAllocatorBulkBatch), NumaAllocatorBulkBatch);
         Cleanup();
     }
 
@@ -173,6 +183,19 @@ public unsafe class ObjectBatchBenchmarks
             pointers[i] = (nint)allocator.Allocate((nuint)Size);
         foreach (int i in _freeOrder)
             allocator.Free((void*)pointers[i]);
+    }
+
+    /// <summary>The bulk calls; the free order is the others' (the copy into it is part of the time).</summary>
+    [Benchmark(Description = "NumaAllocator AllocateBulk, then FreeBulk", OperationsPerInvoke = BatchSize)]
+    public void NumaAllocatorBulkBatch()
+    {
+        NumaAllocator allocator = _allocator;
+        nint[] pointers = _pointers, inFreeOrder = _inFreeOrder;
+        allocator.AllocateBulk((nuint)Size, pointers);
+        int[] order = _freeOrder;
+        for (int i = 0; i < order.Length; i++)
+            inFreeOrder[i] = pointers[order[i]];
+        allocator.FreeBulk(inFreeOrder);
     }
 
     [Benchmark(Description = "ArrayPool<byte>.Shared Rent, then Return", OperationsPerInvoke = BatchSize)]

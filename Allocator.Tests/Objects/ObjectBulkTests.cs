@@ -125,6 +125,71 @@ public sealed unsafe class ObjectBulkTests
         AssertReconciled(allocator, initial);
     }
 
+    [TestCase(0u)]
+    [TestCase(24u)]
+    [TestCase(4096u)]
+    [TestCase(40_000u)]
+    [TestCase(5u << 20)]
+    public void NumaAllocatorBulk_RoundTripsEveryKindOfSize(uint size)
+    {
+        using NumaAllocator allocator = Create(nodes: 1, normalMiB: 64, normalMaxMiB: 64);
+        long[] initial = FreePages(allocator);
+        RunOnCpu(CpuOf(allocator, 0), () =>
+        {
+            var objects = new nint[size > 1u << 20 ? 3 : 200];
+            allocator.AllocateBulk(size, objects);
+            Assert.That(objects.Distinct().Count(), Is.EqualTo(objects.Length), "distinct pointers");
+            Assert.That(objects, Has.None.EqualTo((nint)0));
+            for (int i = 0; i < objects.Length; i++)
+            {
+                Assert.That(allocator.UsableSize((void*)objects[i]), Is.GreaterThanOrEqualTo((nuint)size));
+                Fill((void*)objects[i], size, (ulong)i);
+            }
+            for (int i = 0; i < objects.Length; i++)
+                Assert.That(Holds((void*)objects[i], size, (ulong)i), Is.True, "no two overlap");
+            allocator.FreeBulk(objects);
+        });
+        AssertReconciled(allocator, initial);
+    }
+
+    [Test]
+    public void FreeBulk_WithBadPointersAmongGoodOnes_FreesTheGoodOnesAndReportsTheFirstBad()
+    {
+        using NumaAllocator allocator = Create(nodes: 1);
+        long[] initial = FreePages(allocator);
+        RunOnCpu(CpuOf(allocator, 0), () =>
+        {
+            var objects = new nint[40];
+            allocator.AllocateBulk(64, objects);
+            long local = 0;
+            var batch = new List<nint>(objects[..20]) { (nint)(&local), 0, (nint)((byte*)objects[20] + 8) };
+            batch.AddRange(objects[20..]);
+            batch.Add(objects[5]); // freed earlier in this very call
+            var e = Assert.Throws<InvalidOperationException>(() => allocator.FreeBulk(batch.ToArray()));
+            Assert.That(e!.Message, Does.Contain(((nuint)(&local)).ToString("X", System.Globalization.CultureInfo.InvariantCulture)),
+                "the first bad pointer is the one reported");
+            Assert.That(allocator.Heap.BadFrees, Is.EqualTo(3), "each bad pointer counted once");
+        });
+        AssertReconciled(allocator, initial); // every good pointer was freed, once
+    }
+
+    [Test]
+    public void AllocateBulk_WhenMemoryRunsOut_ThrowsAndLeavesNothingAllocated()
+    {
+        using NumaAllocator allocator = Create(nodes: 1, normalMiB: 16, normalMaxMiB: 16);
+        long[] initial = FreePages(allocator);
+        RunOnCpu(CpuOf(allocator, 0), () =>
+        {
+            var objects = new nint[2000]; // 2000 x 16 KiB: twice what the zone can ever hold
+            Assert.Throws<OutOfMemoryException>(() => allocator.AllocateBulk(16 << 10, objects));
+            Assert.That(objects, Has.All.EqualTo((nint)0), "the caller holds nothing");
+            var fits = new nint[100];
+            allocator.AllocateBulk(16 << 10, fits); // and what fits still works
+            allocator.FreeBulk(fits);
+        });
+        AssertReconciled(allocator, initial);
+    }
+
     [Test, Category("Stress"), CancelAfter(300_000)]
     public void BulkBatches_FreedOnOtherThreads_WhileCachesAreDrained_LoseNothing(CancellationToken token)
     {
