@@ -226,52 +226,30 @@ public sealed unsafe class ObjectBulkTests
 
         try
         {
-            var failures = new ConcurrentQueue<Exception>();
-            var threads = new Thread[s_threads];
-            for (int t = 0; t < s_threads; t++)
+            RunThreads(s_threads, id =>
             {
-                int id = t;
-                threads[t] = new Thread(() =>
+                VirtualCpu.Set(CpuOf(allocator, id % 2));
+                var random = new Random(id);
+                for (int round = 0; round < 3_000 && !token.IsCancellationRequested; round++)
                 {
-                    try
+                    uint size = (uint)random.Next(1, 2049);
+                    var objects = new nint[random.Next(1, 65)];
+                    ulong seed = ((ulong)id << 40) | ((ulong)round << 8);
+                    fixed (nint* into = objects)
                     {
-                        VirtualCpu.Set(CpuOf(allocator, id % 2));
-                        var random = new Random(id);
-                        for (int round = 0; round < 3_000 && !token.IsCancellationRequested; round++)
-                        {
-                            uint size = (uint)random.Next(1, 2049);
-                            var objects = new nint[random.Next(1, 65)];
-                            ulong seed = ((ulong)id << 40) | ((ulong)round << 8);
-                            fixed (nint* into = objects)
-                            {
-                                if (heap.AllocateSmallBulk(size, (void**)into, (nuint)objects.Length) != (nuint)objects.Length)
-                                    throw new AssertionException("a bulk allocation fell short with memory to spare");
-                            }
-                            Interlocked.Add(ref allocated, objects.Length);
-                            for (int i = 0; i < objects.Length; i++)
-                                Fill((void*)objects[i], size, seed + (ulong)i);
-                            handoff.Enqueue((objects, size, seed));
-                            // Free batches some thread (often another, on the other node) allocated,
-                            // keeping a few dozen in flight: live memory stays far below the zones' limit.
-                            while (handoff.Count > 4 * s_threads && handoff.TryDequeue(out var batch))
-                                FreeChecked(batch);
-                        }
+                        if (heap.AllocateSmallBulk(size, (void**)into, (nuint)objects.Length) != (nuint)objects.Length)
+                            throw new AssertionException("a bulk allocation fell short with memory to spare");
                     }
-                    catch (Exception e)
-                    {
-                        failures.Enqueue(e);
-                    }
-                    finally
-                    {
-                        VirtualCpu.Clear();
-                    }
-                });
-                threads[t].Start();
-            }
-            foreach (Thread thread in threads)
-                thread.Join();
-            if (!failures.IsEmpty)
-                throw new AggregateException(failures);
+                    Interlocked.Add(ref allocated, objects.Length);
+                    for (int i = 0; i < objects.Length; i++)
+                        Fill((void*)objects[i], size, seed + (ulong)i);
+                    handoff.Enqueue((objects, size, seed));
+                    // Free batches some thread (often another, on the other node) allocated,
+                    // keeping a few dozen in flight: live memory stays far below the zones' limit.
+                    while (handoff.Count > 4 * s_threads && handoff.TryDequeue(out var batch))
+                        FreeChecked(batch);
+                }
+            });
             while (handoff.TryDequeue(out var batch))
                 FreeChecked(batch);
         }

@@ -30,36 +30,6 @@ public sealed unsafe class ObjectStressTests
         };
     }
 
-    private static void RunThreads(int count, Action<int> body)
-    {
-        var failures = new ConcurrentQueue<Exception>();
-        var threads = new Thread[count];
-        for (int t = 0; t < count; t++)
-        {
-            int id = t;
-            threads[t] = new Thread(() =>
-            {
-                try
-                {
-                    body(id);
-                }
-                catch (Exception e)
-                {
-                    failures.Enqueue(e);
-                }
-                finally
-                {
-                    VirtualCpu.Clear();
-                }
-            });
-            threads[t].Start();
-        }
-        foreach (Thread thread in threads)
-            thread.Join();
-        if (!failures.IsEmpty)
-            throw new AggregateException(failures);
-    }
-
     [Test, CancelAfter(300_000)]
     public void ProducersAndConsumers_OnEveryNode_FreeAcrossThreads_AndEverythingReconciles(CancellationToken token)
     {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Numalloc.Pages;
 using Numalloc.Platform;
 using Numalloc.Tests.Pages;
@@ -58,6 +59,37 @@ internal static unsafe class ObjectTestSupport
             ZoneStats s = zone.Snapshot();
             Assert.That(s.FreePages + s.IsolatedFreePages, Is.EqualTo(s.ManagedPages), $"zone {s.Node}/{s.Type}: free == managed");
         }
+    }
+
+    /// <summary>Runs <paramref name="body"/>(0..<paramref name="count"/>-1) on as many threads at once, clears each one's virtual CPU at its end, and rethrows every failure together.</summary>
+    public static void RunThreads(int count, Action<int> body)
+    {
+        var failures = new ConcurrentQueue<Exception>();
+        var threads = new Thread[count];
+        for (int t = 0; t < count; t++)
+        {
+            int id = t;
+            threads[t] = new Thread(() =>
+            {
+                try
+                {
+                    body(id);
+                }
+                catch (Exception e)
+                {
+                    failures.Enqueue(e);
+                }
+                finally
+                {
+                    VirtualCpu.Clear();
+                }
+            });
+            threads[t].Start();
+        }
+        foreach (Thread thread in threads)
+            thread.Join();
+        if (!failures.IsEmpty)
+            throw new AggregateException(failures);
     }
 
     /// <summary>Runs <paramref name="action"/> on a new thread with the virtual CPU <paramref name="cpu"/> (-1: none); rethrows its failure.</summary>
