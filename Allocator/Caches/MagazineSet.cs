@@ -191,6 +191,33 @@ internal unsafe struct MagazineSet
         }
     }
 
+    /// <summary>
+    /// The object fast paths' entry. They run only as the outermost call (from the public API, never
+    /// from inside the allocator), so they keep no depth and no recorded decision: store
+    /// <see cref="InAllocator"/> = 1, then read <see cref="Pending"/> once, as <see cref="EnterOutermost"/>.
+    /// Pair with <see cref="ExitUnnested"/> on every path.
+    /// </summary>
+    /// <returns>True when the magazines may be used (no work bits, no claim in progress).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool EnterUnnested(MagazineSet* set)
+    {
+        Volatile.Write(ref set->InAllocator, 1); // Release store, in program order before the loads that follow.
+        if (MembarrierSupport.OwnerNeedsFence)
+            Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the loads below (no membarrier here).
+        // Acquire: a claimer's magazine writes (released by its atomic completion) are visible before we
+        // use the magazines. Only the low half matters: work bits and Busy (the high half counts claims).
+        return (int)Volatile.Read(ref set->Pending) == 0;
+    }
+
+    /// <summary>The object fast paths' exit: store <see cref="InAllocator"/> = 0, then run any work that arrived meanwhile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void ExitUnnested(MagazineSet* set)
+    {
+        Volatile.Write(ref set->InAllocator, 0); // Release: our magazine writes are visible before a requester can see us outside.
+        if (((int)Volatile.Read(ref set->Pending) & (int)WorkMask) != 0) // Acquire: pairs with a requester's OR.
+            DeferredWork.RunPendingAsOwner(set);
+    }
+
     /// <summary>Enters (see <see cref="Enter"/>) and returns a scope whose Dispose exits, also on exceptions.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static MagazineScope EnterScope(MagazineSet* set) => new(set, Enter(set));

@@ -12,11 +12,12 @@ internal sealed unsafe partial class ObjectHeap
      * magazine at a constant offset. No atomics, no locks, no interface or virtual calls, no CPU lookup.
      *
      * Race: a drain (hot-remove, or another thread's failing allocation) may claim this set. Rule (the
-     * magazine protocol, MagazineSet and DeferredWork): store InAllocator = 1, then load Pending once;
+     * magazine protocol, MagazineSet.EnterUnnested / ExitUnnested and DeferredWork): store
+     * InAllocator = 1, then load Pending once;
      * non-zero means someone works on the magazines or asked to, and the call leaves them alone (here:
      * it gives up and the slow path bypasses them). The block-state load of a free comes after the
      * store, so a free racing an isolation either sees the block isolated or is waited for by the drain.
-     * A test disassembles both methods to check the store precedes the load (the JIT may not reorder a
+     * A test disassembles all four methods to check the store precedes the load (the JIT may not reorder a
      * volatile store with a later volatile load, but nothing in the C# says so on its own).
      */
 
@@ -34,14 +35,8 @@ internal sealed unsafe partial class ObjectHeap
         if (set == null || set->RegistryId != _fastPathRegistryId || PageAllocator.MayHaveThreadPolicy)
             return null;
         var magazine = (Magazine*)((byte*)set + ObjectClassTable.MagazineOffsetOfSize8[(int)(size + 7) >> 3]);
-        // Release store, in program order before the Pending load (see above and MagazineSet.EnterOutermost).
-        Volatile.Write(ref set->InAllocator, 1);
-        if (MembarrierSupport.OwnerNeedsFence)
-            Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the load below (no membarrier here).
         void* p = null;
-        // Acquire: a claimer's magazine writes (released by its atomic completion) are visible before we pop.
-        // Only the low half matters: work bits and Busy (the high half counts completed claims).
-        if ((int)Volatile.Read(ref set->Pending) == 0)
+        if (MagazineSet.EnterUnnested(set))
         {
             int ops = set->OpsUntilHomeCheck - 1;
             set->OpsUntilHomeCheck = ops;
@@ -54,10 +49,7 @@ internal sealed unsafe partial class ObjectHeap
                 *(nuint*)p = 0; // forget the free key: the object is live again
             }
         }
-        // Release: our magazine writes are visible before a requester can see us outside.
-        Volatile.Write(ref set->InAllocator, 0);
-        if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
-            DeferredWork.RunPendingAsOwner(set);
+        MagazineSet.ExitUnnested(set);
         return p;
     }
 
@@ -79,14 +71,10 @@ internal sealed unsafe partial class ObjectHeap
         // From the class by arithmetic, not from the record: one load fewer on the chain from p to the push.
         var magazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
 
-        // Release store, in program order before the Pending and block-state loads.
-        Volatile.Write(ref set->InAllocator, 1);
-        if (MembarrierSupport.OwnerNeedsFence)
-            Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the loads below (no membarrier here).
         bool pushed = false;
-        // Acquire loads: Pending (as in TryAllocateSmallFast) and the block's state (an isolated block's
-        // objects never enter a cache; the state is read inside the protocol, see above).
-        if ((int)Volatile.Read(ref set->Pending) == 0)
+        // The block's state is read inside the protocol (an isolated block's objects never enter a
+        // cache, see above); its load is an acquire, as MemoryBlockTable.Read.
+        if (MagazineSet.EnterUnnested(set))
         {
             int ops = set->OpsUntilHomeCheck - 1;
             set->OpsUntilHomeCheck = ops;
@@ -101,10 +89,7 @@ internal sealed unsafe partial class ObjectHeap
                 pushed = true;
             }
         }
-        // Release: our magazine writes are visible before a requester can see us outside.
-        Volatile.Write(ref set->InAllocator, 0);
-        if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
-            DeferredWork.RunPendingAsOwner(set);
+        MagazineSet.ExitUnnested(set);
         return pushed;
     }
 
@@ -127,11 +112,7 @@ internal sealed unsafe partial class ObjectHeap
             return 0;
         var magazine = (Magazine*)((byte*)set + ObjectClassTable.MagazineOffsetOfSize8[(int)(size + 7) >> 3]);
         nuint taken = 0;
-        // The protocol as in TryAllocateSmallFast, once for the whole batch.
-        Volatile.Write(ref set->InAllocator, 1); // Release store, in program order before the Pending load.
-        if (MembarrierSupport.OwnerNeedsFence)
-            Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the load below (no membarrier here).
-        if ((int)Volatile.Read(ref set->Pending) == 0) // Acquire: a claimer's magazine writes are visible before we pop.
+        if (MagazineSet.EnterUnnested(set)) // once for the whole batch
         {
             int ops = set->OpsUntilHomeCheck - 1;
             set->OpsUntilHomeCheck = ops;
@@ -151,9 +132,7 @@ internal sealed unsafe partial class ObjectHeap
                 magazine->Count = count - (int)taken;
             }
         }
-        Volatile.Write(ref set->InAllocator, 0); // Release: our magazine writes are visible before a requester can see us outside.
-        if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
-            DeferredWork.RunPendingAsOwner(set);
+        MagazineSet.ExitUnnested(set);
         return taken;
     }
 
@@ -194,10 +173,7 @@ internal sealed unsafe partial class ObjectHeap
         if (set == null || set->RegistryId != _fastPathRegistryId)
             return 0;
         nuint done = 0;
-        Volatile.Write(ref set->InAllocator, 1); // Release store, in program order before the Pending and block-state loads.
-        if (MembarrierSupport.OwnerNeedsFence)
-            Interlocked.MemoryBarrier(); // Full fence: the store above is visible before the loads below (no membarrier here).
-        if ((int)Volatile.Read(ref set->Pending) == 0) // Acquire, as in TryFreeFast.
+        if (MagazineSet.EnterUnnested(set)) // once for the whole batch; block states are read inside, as in TryFreeFast
         {
             int ops = set->OpsUntilHomeCheck - 1;
             set->OpsUntilHomeCheck = ops;
@@ -246,9 +222,7 @@ internal sealed unsafe partial class ObjectHeap
                 done = (nuint)(cursor - ptrs);
             }
         }
-        Volatile.Write(ref set->InAllocator, 0); // Release: our magazine writes are visible before a requester can see us outside.
-        if (((int)Volatile.Read(ref set->Pending) & (int)MagazineSet.WorkMask) != 0) // Acquire: pairs with a requester's OR.
-            DeferredWork.RunPendingAsOwner(set);
+        MagazineSet.ExitUnnested(set);
         return done;
     }
 
