@@ -10,7 +10,7 @@ namespace Numalloc.Native;
 /// (it would take the whole process down), failures set C errno. This part: the malloc family.
 /// </summary>
 /// <remarks>
-/// <c>na_malloc</c> and <c>na_free</c> (and the bulk calls) read the allocator from <see cref="FastPath"/>
+/// <c>na_malloc</c> and <c>na_free</c> (and the bulk calls) read the object heap from <see cref="FastPath"/>
 /// and try the object heap's magazine fast path inline, so a pair costs the two crossings plus the
 /// magazine pop and push; everything else (first call, misses, errors) goes through small slow helpers.
 /// </remarks>
@@ -25,10 +25,10 @@ internal static unsafe partial class Exports
     {
         try
         {
-            NumaAllocator? allocator = FastPath.Allocator;
-            if (allocator is not null && size <= SizeClasses.MaxSmallSize)
+            ObjectHeap? heap = FastPath.Heap;
+            if (heap is not null && size <= SizeClasses.MaxSmallSize)
             {
-                void* p = allocator.Heap.TryAllocateSmallFast(size);
+                void* p = heap.TryAllocateSmallFast(size);
                 if (p != null)
                     return p;
             }
@@ -48,8 +48,8 @@ internal static unsafe partial class Exports
     {
         try
         {
-            NumaAllocator? allocator = FastPath.Allocator;
-            if (allocator is not null && allocator.Heap.TryFreeFast(p))
+            ObjectHeap? heap = FastPath.Heap;
+            if (heap is not null && heap.TryFreeFast(p))
                 return;
             if (p != null)
                 FreeSlow(p);
@@ -69,8 +69,8 @@ internal static unsafe partial class Exports
         try
         {
             _ = size; // every allocation knows its size class from its page descriptor
-            NumaAllocator? allocator = FastPath.Allocator;
-            if (allocator is not null && allocator.Heap.TryFreeFast(p))
+            ObjectHeap? heap = FastPath.Heap;
+            if (heap is not null && heap.TryFreeFast(p))
                 return;
             if (p != null)
                 FreeSlow(p);
@@ -284,10 +284,10 @@ internal static unsafe partial class Exports
                 Interop.Libc.SetErrno(Interop.Libc.EINVAL);
                 return 0;
             }
-            NumaAllocator? allocator = FastPath.Allocator;
-            if (allocator is null || size > SizeClasses.MaxSmallSize)
+            ObjectHeap? heap = FastPath.Heap;
+            if (heap is null || size > SizeClasses.MaxSmallSize)
                 return MallocBulkSlow(size, result, 0, n);
-            nuint filled = allocator.Heap.AllocateSmallBulk(size, result, n);
+            nuint filled = heap.AllocateSmallBulk(size, result, n);
             if (filled < n)
                 Interop.Libc.SetErrno(Interop.Libc.ENOMEM);
             return filled;
@@ -309,15 +309,14 @@ internal static unsafe partial class Exports
         {
             if (ptrs == null)
                 return;
-            NumaAllocator? allocator = FastPath.Allocator;
-            if (allocator is null)
+            ObjectHeap? heap = FastPath.Heap;
+            if (heap is null)
             {
                 FreeBulkSlow(ptrs, 0, n);
                 return;
             }
             // Magazine pushes in one protocol entry; whatever stops them (a full magazine, another
             // node's object, a bad pointer) is freed alone through the slow path, then the rest.
-            ObjectHeap heap = allocator.Heap;
             nuint i = 0;
             while (true)
             {
@@ -438,8 +437,8 @@ internal static unsafe partial class Exports
                 continue;
             try
             {
-                NumaAllocator? allocator = FastPath.Allocator;
-                if (allocator is null || !allocator.Heap.TryFreeFast(p))
+                ObjectHeap? heap = FastPath.Heap;
+                if (heap is null || !heap.TryFreeFast(p))
                     FreeSlow(p);
             }
             catch (InvalidOperationException e)

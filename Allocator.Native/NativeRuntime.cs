@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Numalloc.Objects;
 using Numalloc.Platform;
 using Numalloc.Topology;
 
@@ -57,14 +58,16 @@ internal static class NativeRuntime
 }
 
 /// <summary>
-/// The one field the hot exports (<c>na_malloc</c>, <c>na_free</c>, the bulk calls) read: the shared
-/// allocator once it is built, else null (then they go through <see cref="NativeRuntime.Allocator"/>).
-/// A class of its own with no static initializer, so NativeAOT reads the field with no class-constructor
-/// check (the reason it is not a field of <see cref="NativeRuntime"/>, whose Lazy needs one).
+/// The fields the exports read: the shared allocator once it is built, else null (then they go through
+/// <see cref="NativeRuntime.Allocator"/>), and its object heap, which the hot exports (<c>na_malloc</c>,
+/// <c>na_free</c>, the bulk calls) use directly: one load fewer than through the allocator. A class of its
+/// own with no static initializer, so NativeAOT reads the fields with no class-constructor check (the
+/// reason they are not fields of <see cref="NativeRuntime"/>, whose Lazy needs one).
 /// </summary>
 internal static class FastPath
 {
     private static NumaAllocator? s_allocator;
+    private static ObjectHeap? s_heap;
 
     /// <summary>The shared allocator, or null until it is built (or when it failed).</summary>
     internal static NumaAllocator? Allocator
@@ -73,7 +76,17 @@ internal static class FastPath
         get => Volatile.Read(ref s_allocator); // Acquire: pairs with Publish; the allocator's fields are seen built.
     }
 
+    /// <summary>The shared allocator's object heap, or null until it is built (or when it failed).</summary>
+    internal static ObjectHeap? Heap
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Volatile.Read(ref s_heap); // Acquire: pairs with Publish; the heap's fields are seen built.
+    }
+
     /// <summary>Publishes the built allocator.</summary>
-    internal static void Publish(NumaAllocator allocator) =>
-        Volatile.Write(ref s_allocator, allocator); // Release: the allocator is fully built before any fast path sees it.
+    internal static void Publish(NumaAllocator allocator)
+    {
+        Volatile.Write(ref s_heap, allocator.Heap); // Release: the heap is fully built before any fast path sees it.
+        Volatile.Write(ref s_allocator, allocator); // Release: likewise for the allocator.
+    }
 }

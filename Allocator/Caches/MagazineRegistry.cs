@@ -37,10 +37,6 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     /// </summary>
     public const int ReapEverySets = 64;
 
-    // The calling thread's current set: the one thread-static of the fast path.
-    [ThreadStatic]
-    private static MagazineSet* t_magazines;
-
     private static long s_lastRegistryId;
     private static readonly Lock s_retiredLock = new();
     private static readonly List<RetiredSet> s_retired = [];
@@ -123,7 +119,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     internal static MagazineSet* ThreadSet
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => t_magazines;
+        get => ThreadMagazines.Current;
     }
 
     /// <summary>The CPU-cache set of <paramref name="kind"/>.</summary>
@@ -135,7 +131,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
-            MagazineSet* set = t_magazines;
+            MagazineSet* set = ThreadMagazines.Current;
             return set != null && set->RegistryId == _id ? set : Attach();
         }
     }
@@ -364,7 +360,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     /// <exception cref="InvalidOperationException">Called from inside the allocator.</exception>
     public void FlushCurrentThread()
     {
-        MagazineSet* set = t_magazines;
+        MagazineSet* set = ThreadMagazines.Current;
         if (set == null || set->RegistryId != _id)
         {
             return;
@@ -382,7 +378,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
             FlushClaimedWhole(set, byOwner: true);
             _entries.RemoveAt(index);
             entry.Unlinked = true;
-            t_magazines = null;
+            ThreadMagazines.Current = null;
             if (entry.Pins == 0)
             {
                 FreeSet(set);
@@ -414,7 +410,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
                 }
                 else
                 {
-                    // The owner's t_magazines may still point here: make its registry check fail, keep the memory.
+                    // The owner's ThreadMagazines.Current may still point here: make its registry check fail, keep the memory.
                     entry.Set->RegistryId = 0;
                     entry.Set->RegistryHandle = 0;
                     lock (s_retiredLock)
@@ -437,7 +433,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     /// <summary>The calling thread's set in this registry, or null; never creates one.</summary>
     internal MagazineSet* CurrentIfAttached()
     {
-        MagazineSet* set = t_magazines;
+        MagazineSet* set = ThreadMagazines.Current;
         return set != null && set->RegistryId == _id ? set : null;
     }
 
@@ -626,7 +622,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     private MagazineSet* Attach()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        MagazineSet* previous = t_magazines;
+        MagazineSet* previous = ThreadMagazines.Current;
         Debug.Assert(previous == null || previous->Depth == 0, "no registry switch inside the allocator");
         Thread me = Thread.CurrentThread;
         MagazineSet* set = null;
@@ -667,7 +663,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
             }
         }
 
-        t_magazines = set;
+        ThreadMagazines.Current = set;
         if (reap)
         {
             // Outside every lock and before the caller enters the allocator: Reap takes the registry lock
@@ -715,3 +711,15 @@ internal sealed unsafe class MagazineRegistry : IDisposable
 /// <param name="Coalesced">Requests whose bit was already set, merged into a claim that had not chosen its items yet.</param>
 /// <param name="SetsReaped">Sets of exited threads reaped.</param>
 internal readonly record struct MagazineCounters(long Requests, long DoneRemotely, long DoneByOwner, long Coalesced, long SetsReaped);
+
+/// <summary>
+/// The calling thread's current magazine set: the one thread-static of the fast paths. A class of its
+/// own with no other static, so NativeAOT reads it with no class-constructor check (MagazineRegistry's
+/// static initializers would need one on every fast-path call).
+/// </summary>
+internal static unsafe class ThreadMagazines
+{
+    /// <summary>The set of whichever registry the thread used last; null before its first use.</summary>
+    [ThreadStatic]
+    internal static MagazineSet* Current;
+}
