@@ -310,21 +310,17 @@ internal static unsafe partial class Exports
             if (ptrs == null)
                 return;
             ObjectHeap? heap = FastPath.Heap;
-            if (heap is null)
-            {
-                FreeBulkSlow(ptrs, 0, n);
-                return;
-            }
-            // Magazine pushes in one protocol entry; whatever stops them (a full magazine, another
-            // node's object, a bad pointer) is freed alone through the slow path, then the rest.
             nuint i = 0;
             while (true)
             {
-                i += heap.TryFreeBulkFast(ptrs + i, n - i);
+                // Magazine pushes in one protocol entry (none before the allocator exists); whatever
+                // stops them (a full magazine, another node's object, a bad pointer) is freed alone
+                // through the slow path, then the rest.
+                if (heap is not null)
+                    i += heap.TryFreeBulkFast(ptrs + i, n - i);
                 if (i == n)
                     return;
-                FreeBulkSlow(ptrs, i, i + 1);
-                i++;
+                FreeOneOfBulk(ptrs[i++]);
             }
         }
 #pragma warning disable CA1031 // The C ABI boundary: a bad free is reported, never thrown into C.
@@ -426,25 +422,20 @@ internal static unsafe partial class Exports
         return filled;
     }
 
-    // Frees the rest one by one, so one bad pointer is reported and the others are still freed.
+    // One pointer of na_free_bulk that its fast loop declined (so no second fast attempt): a bad one is
+    // reported here, and the caller goes on with the rest.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void FreeBulkSlow(void** ptrs, nuint i, nuint n)
+    private static void FreeOneOfBulk(void* p)
     {
-        for (; i < n; i++)
+        if (p == null)
+            return;
+        try
         {
-            void* p = ptrs[i];
-            if (p == null)
-                continue;
-            try
-            {
-                ObjectHeap? heap = FastPath.Heap;
-                if (heap is null || !heap.TryFreeFast(p))
-                    FreeSlow(p);
-            }
-            catch (InvalidOperationException e)
-            {
-                ReportBadCall("na_free_bulk", e);
-            }
+            FreeSlow(p);
+        }
+        catch (InvalidOperationException e)
+        {
+            ReportBadCall("na_free_bulk", e);
         }
     }
 
