@@ -105,7 +105,6 @@ namespace Numalloc.Tests.Caches
                 enterOutermost(set);
                 exitOutermost(set);
                 enter(set);
-                set->Depth = 0;
                 exitOutermost(set);
             }
 

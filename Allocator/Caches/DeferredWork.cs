@@ -96,7 +96,7 @@ internal static unsafe class DeferredWork
         registry.CountRequests((long)bitCount * tickets.Length, coalesced);
 
         MagazineSet* self = registry.CurrentIfAttached();
-        int selfDepth = self != null ? self->Depth : 0;
+        int selfDepth = self != null ? self->InAllocator : 0;
         long deadline = timeoutMs < 0 ? long.MaxValue : Environment.TickCount64 + timeoutMs;
 
         // Process-wide barrier: every owner's InAllocator store that precedes its Pending load in

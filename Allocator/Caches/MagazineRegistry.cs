@@ -366,7 +366,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
             return;
         }
 
-        if (set->Depth != 0)
+        if (set->InAllocator != 0)
         {
             ThrowInsideAllocator();
         }
@@ -623,7 +623,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         MagazineSet* previous = ThreadMagazines.Current;
-        Debug.Assert(previous == null || previous->Depth == 0, "no registry switch inside the allocator");
+        Debug.Assert(previous == null || previous->InAllocator == 0, "no registry switch inside the allocator");
         Thread me = Thread.CurrentThread;
         MagazineSet* set = null;
         bool reap = false;

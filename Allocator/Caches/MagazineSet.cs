@@ -59,11 +59,12 @@ internal unsafe struct MagazineSet
     /// <summary>One claim's completion in the upper half of <see cref="Pending"/>.</summary>
     internal const long CompletionUnit = 1L << 32;
 
-    /// <summary>Owner-written protocol word: 1 while the owner is inside the allocator (outermost frame set it).</summary>
+    /// <summary>
+    /// Owner-written protocol word: the depth of the owner's entries, so non-zero exactly while it is
+    /// inside the allocator (the outermost entry stores 1, the outermost exit 0). One word for both
+    /// saves the fast paths a load and a store per call; requesters only ever test it against zero.
+    /// </summary>
     [FieldOffset(0)] internal int InAllocator;
-
-    /// <summary>Nesting depth of the owner's entries. Owner only.</summary>
-    [FieldOffset(4)] internal int Depth;
 
     /// <summary>Requests: work bits 0..30, <see cref="Busy"/> bit 31, completed claims in bits 32..63.</summary>
     [FieldOffset(8)] internal long Pending;
@@ -124,12 +125,12 @@ internal unsafe struct MagazineSet
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool Enter(MagazineSet* set)
     {
-        int depth = set->Depth;
-        set->Depth = depth + 1;
+        int depth = set->InAllocator;
         if (depth != 0)
         {
-            // Nested (an object refill calling the page layer): keep the outer decision; never re-read
-            // Pending, never wait.
+            // Nested (an object refill calling the page layer): one level deeper, still inside; keep
+            // the outer decision; never re-read Pending, never wait.
+            set->InAllocator = depth + 1;
             return set->Bypass != 0;
         }
 
@@ -167,13 +168,15 @@ internal unsafe struct MagazineSet
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Exit(MagazineSet* set)
     {
-        int depth = set->Depth - 1;
+        int depth = set->InAllocator - 1;
         Debug.Assert(depth >= 0, "Exit pairs with Enter");
-        set->Depth = depth;
-        if (depth == 0)
+        if (depth != 0)
         {
-            ExitOutermost(set);
+            set->InAllocator = depth; // Still inside: the requester sees non-zero either way.
+            return;
         }
+
+        ExitOutermost(set);
     }
 
     /// <summary>The outermost exit: store <see cref="InAllocator"/> = 0, then read <see cref="Pending"/>.</summary>
