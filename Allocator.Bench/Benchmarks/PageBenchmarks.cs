@@ -10,7 +10,10 @@ namespace Numalloc.Bench.Benchmarks;
 
 /// <summary>
 /// One order-0 page (4 KiB) allocated and freed, single thread: through the magazine, through the
-/// per-CPU cache alone (magazines off), straight from the zone, and NativeMemory.AlignedAlloc.
+/// per-CPU cache alone (magazines off), straight from the zone, and NativeMemory.AlignedAlloc. The
+/// "thread cache" cases make the same calls through a <see cref="ThreadPageCache"/> opened once per
+/// invocation (a ref struct cannot live in a field), so each runs <see cref="PairsPerInvoke"/> pairs; the
+/// baseline does too, for equal loop overhead.
 /// </summary>
 [QuickIterationTime]
 [BenchmarkCategory("pages")]
@@ -38,8 +41,34 @@ public unsafe class PageBenchmarks
         _cpuCacheOnly.Dispose();
     }
 
+    /// <summary>Pairs per invocation of the looping cases.</summary>
+    public const int PairsPerInvoke = 1000;
+
     [Benchmark(Baseline = true, Description = "NativeMemory.AlignedAlloc(4096, 4096) + free")]
     public void NativeMemoryAligned() => NativeMemory.AlignedFree(NativeMemory.AlignedAlloc(4096, 4096));
+
+    [Benchmark(OperationsPerInvoke = PairsPerInvoke, Description = "NativeMemory.AlignedAlloc(4096, 4096) + free, looped")]
+    public void NativeMemoryAlignedLooped()
+    {
+        for (int i = 0; i < PairsPerInvoke; i++)
+            NativeMemory.AlignedFree(NativeMemory.AlignedAlloc(4096, 4096));
+    }
+
+    [Benchmark(OperationsPerInvoke = PairsPerInvoke, Description = "order-0 page, magazine, thread cache")]
+    public void MagazineThreadCache()
+    {
+        using ThreadPageCache cache = _withMagazines.OpenThreadCache();
+        for (int i = 0; i < PairsPerInvoke; i++)
+            cache.FreePage(cache.AllocPage());
+    }
+
+    [Benchmark(OperationsPerInvoke = PairsPerInvoke, Description = "order-0 page, per-CPU cache only, thread cache")]
+    public void CpuCacheOnlyThreadCache()
+    {
+        using ThreadPageCache cache = _cpuCacheOnly.OpenThreadCache();
+        for (int i = 0; i < PairsPerInvoke; i++)
+            cache.FreePage(cache.AllocPage());
+    }
 
     [Benchmark(Description = "order-0 page, magazine")]
     public void Magazine() => _withMagazines.FreePages(_withMagazines.AllocPages(0), 0);

@@ -115,22 +115,11 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
     /// <returns>The first page, or null when no eligible zone could serve (after draining the caches).</returns>
     public void* AllocPages(int order, PageAllocFlags flags = PageAllocFlags.None, int node = -1)
     {
-        // The fast path: a magazine hit. One thread-static load, the InAllocator/Pending protocol,
-        // a pop, one descriptor byte; no atomics, no CPU lookup (the home kind is cached in the set).
         if (_useMagazines && order == 0 && node < 0 && (flags & ~PageAllocFlags.Movable) == 0 && !PageAllocator.MayHaveThreadPolicy)
         {
-            MagazineSet* set = _registry.Current;
-            bool hit = false;
-            nint item = 0;
-            if (!MagazineSet.Enter(set))
-                hit = MagazineSet.TryPop(set, HomeKind(set) + MovableOffset(flags), out item);
-            MagazineSet.Exit(set);
-            if (hit)
-            {
-                // The page is this thread's now: its descriptor byte is owner-only until it is freed.
-                _descriptors[PageOf(item)].State = PageState.Allocated;
-                return (void*)item;
-            }
+            void* page = TryAllocFromMagazine(_registry.Current, flags);
+            if (page != null)
+                return page;
         }
         return AllocPagesSlow(order, flags, node);
     }
@@ -139,47 +128,112 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
     /// <exception cref="InvalidOperationException">Not a live block of that order from this heap (named in the message).</exception>
     public void FreePages(void* p, int order)
     {
-        nuint offset = (nuint)((byte*)p - _base);
-        if (order == 0 && offset < _sizeBytes && (offset & (HeapLayout.PageSize - 1)) == 0)
-        {
-            int page = (int)(offset >> HeapLayout.PageShift);
-            ref PageDescriptor d = ref _descriptors[page];
-            if (d.State == PageState.Allocated && d.Order == 0)
-            {
-                if (!_useMagazines)
-                {
-                    // Per-CPU caches only. The zone bit of a block does not change while one of its
-                    // pages is allocated, so the kind may be read here; the Online check runs while
-                    // the cache word is held (CpuCacheSet.Push), as the drain requires.
-                    int pageBlock = page >> _pagesPerBlockShift;
-                    int pageKind = KindOfBlock(pageBlock, _blocks.Read(pageBlock));
-                    d.State = PageState.Cached;
-                    _kinds[pageKind].Push(PlatformCpu.Current(), (nint)p, new OnlineBlockCheck(_blocks, pageBlock));
-                    return;
-                }
+        if (order == 0 && (_useMagazines ? TryFreeToMagazine(_registry.Current, p) : TryFreeToCpuCache(PlatformCpu.Current(), p)))
+            return;
+        FreePagesSlow(p, order);
+    }
 
-                MagazineSet* set = _registry.Current;
-                bool pushed = false;
-                if (!MagazineSet.Enter(set))
-                {
-                    // The block state is read inside the scope: see MagazineRegistry.Free for the race.
-                    int block = page >> _pagesPerBlockShift;
-                    byte entry = _blocks.Read(block);
-                    if (MemoryBlockTable.StateOf(entry) == BlockState.Online)
-                    {
-                        int kind = KindOfBlock(block, entry);
-                        d.State = PageState.Cached;
-                        pushed = MagazineSet.TryPush(set, kind, (nint)p);
-                        if (!pushed)
-                            d.State = PageState.Allocated;
-                    }
-                }
-                MagazineSet.Exit(set);
-                if (pushed)
-                    return;
+    /// <summary>
+    /// Opens the calling thread's handle on these caches (see <see cref="ThreadPageCache"/>): its
+    /// magazine set, or with magazines off its CPU, looked up once instead of on every call.
+    /// </summary>
+    public ThreadPageCache OpenThreadCache() => new(this, _registry.Current);
+
+    /// <summary>False: per-CPU caches only.</summary>
+    internal bool UsesMagazines => _useMagazines;
+
+    /// <summary>
+    /// The magazine fast path of an order-0 page for the owner of <paramref name="set"/>: the
+    /// InAllocator/Pending protocol, a pop, one descriptor byte; no atomics, no CPU lookup (the home
+    /// kind is cached in the set).
+    /// </summary>
+    /// <returns>The page, or null when the magazine is empty or work is pending on it (take the slow path).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void* TryAllocFromMagazine(MagazineSet* set, PageAllocFlags flags)
+    {
+        bool hit = false;
+        nint item = 0;
+        if (!MagazineSet.Enter(set))
+            hit = MagazineSet.TryPop(set, HomeKind(set) + MovableOffset(flags), out item);
+        MagazineSet.Exit(set);
+        if (!hit)
+            return null;
+        // The page is this thread's now: its descriptor byte is owner-only until it is freed.
+        _descriptors[PageOf(item)].State = PageState.Allocated;
+        return (void*)item;
+    }
+
+    /// <summary><see cref="TryAllocFromCpuCache(int, PageAllocFlags)"/> on the CPU cached in the owner's <paramref name="set"/> (no thread-static read).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void* TryAllocFromCpuCache(MagazineSet* set, PageAllocFlags flags) => TryAllocFromCpuCache(HomeCpu(set), flags);
+
+    /// <summary><see cref="TryFreeToCpuCache(int, void*)"/> on the CPU cached in the owner's <paramref name="set"/> (no thread-static read).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryFreeToCpuCache(MagazineSet* set, void* p) => TryFreeToCpuCache(HomeCpu(set), p);
+
+    /// <summary>The per-CPU cache fast path of an order-0 page (magazines off): one CAS on <paramref name="cpu"/>'s cache word.</summary>
+    /// <returns>The page, or null when the caches and the zone are out of pages for this request.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void* TryAllocFromCpuCache(int cpu, PageAllocFlags flags)
+    {
+        if (!_kinds[KindFor(cpu, flags)].TryPopFast(cpu, out nint item))
+            return null;
+        _descriptors[PageOf(item)].State = PageState.Allocated;
+        return (void*)item;
+    }
+
+    /// <summary>
+    /// The magazine fast path of an order-0 free for the owner of <paramref name="set"/>: a live
+    /// order-0 page of an online block goes onto its zone's magazine.
+    /// </summary>
+    /// <returns>False when the page must take the slow path (bad pointer, full magazine, pending work, isolated block).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryFreeToMagazine(MagazineSet* set, void* p)
+    {
+        nuint offset = (nuint)((byte*)p - _base);
+        if (offset >= _sizeBytes || (offset & (HeapLayout.PageSize - 1)) != 0)
+            return false;
+        int page = (int)(offset >> HeapLayout.PageShift);
+        ref PageDescriptor d = ref _descriptors[page];
+        if (d.State != PageState.Allocated || d.Order != 0)
+            return false;
+
+        bool pushed = false;
+        if (!MagazineSet.Enter(set))
+        {
+            // The block state is read inside the scope: see MagazineRegistry.Free for the race.
+            int block = page >> _pagesPerBlockShift;
+            byte entry = _blocks.Read(block);
+            if (MemoryBlockTable.StateOf(entry) == BlockState.Online)
+            {
+                d.State = PageState.Cached;
+                pushed = MagazineSet.TryPush(set, KindOfBlock(block, entry), (nint)p);
+                if (!pushed)
+                    d.State = PageState.Allocated;
             }
         }
-        FreePagesSlow(p, order);
+        MagazineSet.Exit(set);
+        return pushed;
+    }
+
+    /// <summary>The per-CPU cache fast path of an order-0 free (magazines off).</summary>
+    /// <returns>False when the pointer is not a live order-0 page of this heap (the slow path reports it).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryFreeToCpuCache(int cpu, void* p)
+    {
+        nuint offset = (nuint)((byte*)p - _base);
+        if (offset >= _sizeBytes || (offset & (HeapLayout.PageSize - 1)) != 0)
+            return false;
+        int page = (int)(offset >> HeapLayout.PageShift);
+        ref PageDescriptor d = ref _descriptors[page];
+        if (d.State != PageState.Allocated || d.Order != 0)
+            return false;
+        // The zone bit of a block does not change while one of its pages is allocated, so the kind
+        // may be read here; the Online check runs while the cache word is held, as the drain requires.
+        int block = page >> _pagesPerBlockShift;
+        d.State = PageState.Cached;
+        _kinds[KindOfBlock(block, _blocks.Read(block))].PushFast(cpu, (nint)p, new OnlineBlockCheck(_blocks, block));
+        return true;
     }
 
     private void* AllocPagesSlow(int order, PageAllocFlags flags, int node)
@@ -224,6 +278,26 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         if (--set->OpsUntilHomeCheck < 0 || plusOne == 0)
             plusOne = RefreshHomeKind(set);
         return plusOne - 1;
+    }
+
+    // With magazines off the set's "home" is the owner's CPU (its magazines stay unused), re-read
+    // every HomeCheckInterval calls like the home kind.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int HomeCpu(MagazineSet* set)
+    {
+        int plusOne = set->HomeKindPlusOne;
+        if (--set->OpsUntilHomeCheck < 0 || plusOne == 0)
+            plusOne = RefreshHomeCpu(set);
+        return plusOne - 1;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int RefreshHomeCpu(MagazineSet* set)
+    {
+        set->OpsUntilHomeCheck = HomeCheckInterval;
+        int plusOne = PlatformCpu.Current() + 1;
+        set->HomeKindPlusOne = plusOne;
+        return plusOne;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -97,6 +97,58 @@ internal unsafe struct CpuCache
         Volatile.Write(ref cache->State, taken + 2);
     }
 
+    /// <summary>
+    /// The owner's common case of a pop, inlined: the word is free and the cache holds an item. One
+    /// CAS; nothing else is tried (the caller falls back to <see cref="CpuCacheSet.TryPop"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool TryPopUncontended(CpuCache* cache, out nint item)
+    {
+        if (TryTake(cache, out long taken))
+        {
+            int count = cache->Count;
+            if (count != 0)
+            {
+                count--;
+                item = Items(cache)[count];
+                cache->Count = count;
+                Release(cache, taken);
+                return true;
+            }
+
+            Release(cache, taken); // Empty: the caller's fallback refills, taking the word again.
+        }
+
+        item = 0;
+        return false;
+    }
+
+    /// <summary>
+    /// The owner's common case of a push, inlined: the word is free, the cache below its high mark and
+    /// the item cacheable (checked while the word is held, as the drain requires). One CAS; nothing else
+    /// is tried (the caller falls back to <see cref="CpuCacheSet.Push{TCheck}"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool TryPushUncontended<TCheck>(CpuCache* cache, nint item, TCheck check)
+        where TCheck : struct, ICacheableCheck
+    {
+        if (TryTake(cache, out long taken))
+        {
+            int count = cache->Count;
+            bool pushed = count < cache->High && check.IsCacheable(item);
+            if (pushed)
+            {
+                Items(cache)[count] = item;
+                cache->Count = count + 1;
+            }
+
+            Release(cache, taken);
+            return pushed;
+        }
+
+        return false;
+    }
+
     /// <summary>Pops the hottest item, refilling a batch from <paramref name="backend"/> when empty. Under the word.</summary>
     internal static bool PopHeld(CpuCache* cache, ICacheBackend backend, int cpu, out nint item)
     {

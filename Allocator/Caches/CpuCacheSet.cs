@@ -144,6 +144,20 @@ internal sealed unsafe class CpuCacheSet : IDisposable
         return PopFromBackend(cpu, out item);
     }
 
+    /// <summary><see cref="TryPop"/> with its common case inlined: <paramref name="cpu"/>'s own cache is free and holds an item.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryPopFast(int cpu, out nint item) =>
+        CpuCache.TryPopUncontended(At(cpu), out item) || TryPop(cpu, out item);
+
+    /// <summary><see cref="Push{TCheck}"/> with its common case inlined: <paramref name="cpu"/>'s own cache is free, below its high mark, and the item cacheable.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void PushFast<TCheck>(int cpu, nint item, TCheck check)
+        where TCheck : struct, ICacheableCheck
+    {
+        if (!CpuCache.TryPushUncontended(At(cpu), item, check))
+            Push(cpu, item, check);
+    }
+
     /// <summary>
     /// Pushes one freed item into the cache of <paramref name="cpu"/> (or another of its node, or the
     /// backend when all are held). An item of an isolated block goes straight to the backend.

@@ -355,7 +355,8 @@ internal sealed unsafe class MagazineRegistry : IDisposable
 
     /// <summary>
     /// <c>na_thread_flush</c>: runs the calling thread's pending work, flushes its magazines to the
-    /// backends, and unregisters and frees its set (a later allocation makes a new one).
+    /// backends, and unregisters and frees its set (a later allocation makes a new one); while a
+    /// <see cref="ThreadPageCache"/> of the thread is open, the emptied set stays registered.
     /// </summary>
     /// <exception cref="InvalidOperationException">Called from inside the allocator.</exception>
     public void FlushCurrentThread()
@@ -376,6 +377,11 @@ internal sealed unsafe class MagazineRegistry : IDisposable
             int index = _entries.FindIndex(e => e.Set == set);
             Entry entry = _entries[index];
             FlushClaimedWhole(set, byOwner: true);
+            if (set->OpenHandles != 0)
+            {
+                return; // An open ThreadPageCache holds the set's address: keep it, empty.
+            }
+
             _entries.RemoveAt(index);
             entry.Unlinked = true;
             ThreadMagazines.Current = null;

@@ -92,13 +92,19 @@ internal unsafe struct MagazineSet
 
     /// <summary>
     /// The user's cached "home" plus one (0 = not known yet): for the page caches the kind the owner's
-    /// CPU maps to, for the object caches the node whose objects the magazines hold, so the fast path
-    /// needs no CPU lookup. Owner only.
+    /// CPU maps to (with magazines off, the CPU itself, for <see cref="ThreadPageCache"/>), for the object
+    /// caches the node whose objects the magazines hold, so the fast path needs no CPU lookup. Owner only.
     /// </summary>
     [FieldOffset(52)] internal int HomeKindPlusOne;
 
     /// <summary>Fast-path operations left before the owner re-derives <see cref="HomeKindPlusOne"/> (its thread may have moved). Owner only.</summary>
     [FieldOffset(56)] internal int OpsUntilHomeCheck;
+
+    /// <summary>
+    /// The owner's open <see cref="ThreadPageCache"/> handles, which hold this set's address: while any is
+    /// open, <see cref="MagazineRegistry.FlushCurrentThread"/> empties the set but keeps it. Owner only.
+    /// </summary>
+    [FieldOffset(60)] internal int OpenHandles;
 
     /// <summary>Bytes a set with <paramref name="kindCount"/> magazines of <paramref name="capacity"/> items takes.</summary>
     internal static nuint SizeBytes(int kindCount, int capacity) =>
