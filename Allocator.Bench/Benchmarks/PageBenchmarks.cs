@@ -34,6 +34,15 @@ public unsafe class PageBenchmarks
         _cpuCacheOnly.FreePages(_cpuCacheOnly.AllocPages(0), 0);
     }
 
+    // The floor of the per-CPU path: one cache word, taken with a CAS and released with a store, twice.
+    private long* _floorWord;
+
+    [GlobalSetup(Target = nameof(CasFloor))]
+    public void SetupFloor() => _floorWord = (long*)NativeMemory.AlignedAlloc(64, 64);
+
+    [GlobalCleanup(Target = nameof(CasFloor))]
+    public void CleanupFloor() => NativeMemory.AlignedFree(_floorWord);
+
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -75,6 +84,22 @@ public unsafe class PageBenchmarks
 
     [Benchmark(Description = "order-0 page, per-CPU cache only")]
     public void CpuCacheOnly() => _cpuCacheOnly.FreePages(_cpuCacheOnly.AllocPages(0), 0);
+
+    /// <summary>What the per-CPU path cannot go below: its two CAS takes and release stores, with no allocator work.</summary>
+    [Benchmark(OperationsPerInvoke = PairsPerInvoke, Description = "floor: two CAS take + release of one word, no allocator")]
+    public void CasFloor()
+    {
+        long* word = _floorWord;
+        for (int i = 0; i < PairsPerInvoke; i++)
+        {
+            long observed = *word;
+            if (Interlocked.CompareExchange(ref *word, observed | 1, observed) == observed)
+                Volatile.Write(ref *word, observed + 2);
+            observed = *word;
+            if (Interlocked.CompareExchange(ref *word, observed | 1, observed) == observed)
+                Volatile.Write(ref *word, observed + 2);
+        }
+    }
 
     [Benchmark(Description = "order-0 page, zone (buddy, zone lock)")]
     public void Zone() => _withMagazines.Pages.FreePages(_withMagazines.Pages.AllocPages(0), 0);
