@@ -190,13 +190,9 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryFreeToMagazine(MagazineSet* set, void* p)
     {
-        nuint offset = (nuint)((byte*)p - _base);
-        if (offset >= _sizeBytes || (offset & (HeapLayout.PageSize - 1)) != 0)
+        if (!IsAllocatedOrder0Page(p, out int page))
             return false;
-        int page = (int)(offset >> HeapLayout.PageShift);
         ref PageDescriptor d = ref _descriptors[page];
-        if (d.State != PageState.Allocated || d.Order != 0)
-            return false;
 
         bool pushed = false;
         if (!MagazineSet.Enter(set))
@@ -221,19 +217,28 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryFreeToCpuCache(int cpu, void* p)
     {
-        nuint offset = (nuint)((byte*)p - _base);
-        if (offset >= _sizeBytes || (offset & (HeapLayout.PageSize - 1)) != 0)
+        if (!IsAllocatedOrder0Page(p, out int page))
             return false;
-        int page = (int)(offset >> HeapLayout.PageShift);
         ref PageDescriptor d = ref _descriptors[page];
-        if (d.State != PageState.Allocated || d.Order != 0)
-            return false;
         // The zone bit of a block does not change while one of its pages is allocated, so the kind
         // may be read here; the Online check runs while the cache word is held, as the drain requires.
         int block = page >> _pagesPerBlockShift;
         d.State = PageState.Cached;
         _kinds[KindOfBlock(block, _blocks.Read(block))].PushFast(cpu, (nint)p, new OnlineBlockCheck(_blocks, block));
         return true;
+    }
+
+    // The fast frees' pointer check: the start of an allocated order-0 page of this heap. Anything else
+    // (other orders, cached pages, foreign or interior pointers) goes to the slow path, which reports.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsAllocatedOrder0Page(void* p, out int page)
+    {
+        nuint offset = (nuint)((byte*)p - _base);
+        page = (int)(offset >> HeapLayout.PageShift);
+        if (offset >= _sizeBytes || (offset & (HeapLayout.PageSize - 1)) != 0)
+            return false;
+        ref PageDescriptor d = ref _descriptors[page];
+        return d.State == PageState.Allocated && d.Order == 0;
     }
 
     private void* AllocPagesSlow(int order, PageAllocFlags flags, int node)
