@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using Numalloc.Platform;
 using static Numalloc.Tests.Objects.ObjectTestSupport;
+using static Numalloc.Tests.Platform.VirtualCpuThreads;
 
 namespace Numalloc.Tests;
 

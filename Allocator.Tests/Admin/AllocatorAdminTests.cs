@@ -4,6 +4,7 @@ using Numalloc.Hotplug;
 using Numalloc.Movable;
 using Numalloc.Pages;
 using Numalloc.Tests.Hotplug;
+using static Numalloc.Tests.Platform.VirtualCpuThreads;
 
 namespace Numalloc.Tests.Admin;
 
@@ -21,7 +22,7 @@ public sealed unsafe class AllocatorAdminTests
         MovableBuffer buffer = rig.Movable.Allocate(5000, node: 0)!;
         rig.Cache.FreePages(rig.Cache.AllocPages(0), 0); // this thread's magazines: the offline's drain requests them
         Assert.That(admin.OfflineZone(0, ZoneType.Movable, 10_000).IsOk, Is.True);
-        HotplugRig.RunOnCpu(rig.CpuOf(0), () => rig.Cache.FreePages(rig.Cache.AllocPages(0), 0)); // after the offline's drain
+        RunOnCpu(rig.CpuOf(0), () => rig.Cache.FreePages(rig.Cache.AllocPages(0), 0)); // after the offline's drain
 
         AllocatorStats stats = admin.GetStats();
 
@@ -89,7 +90,7 @@ public sealed unsafe class AllocatorAdminTests
         AllocatorAdmin admin = AdminOf(rig);
         int upperLayersTrimmed = 0;
         admin.BeforeTrim = () => upperLayersTrimmed++;
-        HotplugRig.RunOnCpu(rig.CpuOf(1), () => rig.Cache.FreePages(rig.Cache.AllocPages(0), 0));
+        RunOnCpu(rig.CpuOf(1), () => rig.Cache.FreePages(rig.Cache.AllocPages(0), 0));
         Assert.That(rig.Cache.CachedPages(), Is.GreaterThan(0));
         admin.DrainCaches();
         Assert.That(rig.Cache.CachedPages(), Is.Zero);

@@ -5,6 +5,7 @@ using Numalloc.Platform;
 using Numalloc.Tests.Pages;
 using Numalloc.Tests.Zonelists;
 using Numalloc.Zonelists;
+using static Numalloc.Tests.Platform.VirtualCpuThreads;
 
 namespace Numalloc.Tests.Caches;
 
@@ -12,24 +13,8 @@ namespace Numalloc.Tests.Caches;
 [NonParallelizable]
 public sealed unsafe class CachedPageAllocatorTests
 {
-    private static CachedPageAllocator Create(int nodes, long normalMiB, long normalMaxMiB, bool useMagazines = true, long movableMiB = 0, long movableMaxMiB = 0) =>
+    internal static CachedPageAllocator Create(int nodes, long normalMiB, long normalMaxMiB, bool useMagazines = true, long movableMiB = 0, long movableMaxMiB = 0) =>
         new(ZonelistTestSupport.Allocator(nodes, TestHeaps.Options(normalMiB, normalMaxMiB, movableMiB, movableMaxMiB)), useMagazines);
-
-    private static void RunOnCpu(int cpu, Action action)
-    {
-        Exception? failure = null;
-        var t = new Thread(() =>
-        {
-            VirtualCpu.Set(cpu);
-            try { action(); }
-            catch (Exception e) { failure = e; }
-            finally { VirtualCpu.Clear(); }
-        });
-        t.Start();
-        t.Join();
-        if (failure is not null)
-            throw new AssertionException($"thread on cpu {cpu} failed: {failure}");
-    }
 
     [TestCase(true)]
     [TestCase(false)]

@@ -6,6 +6,7 @@ using Numalloc.Platform;
 using Numalloc.Tests.Pages;
 using Numalloc.Tests.Zonelists;
 using Numalloc.Zonelists;
+using static Numalloc.Tests.Platform.VirtualCpuThreads;
 
 namespace Numalloc.Tests.Caches;
 
@@ -14,23 +15,7 @@ namespace Numalloc.Tests.Caches;
 public sealed unsafe class ThreadPageCacheTests
 {
     private static CachedPageAllocator Create(int nodes, long normalMiB, long normalMaxMiB, bool useMagazines = true, long movableMiB = 0, long movableMaxMiB = 0) =>
-        new(ZonelistTestSupport.Allocator(nodes, TestHeaps.Options(normalMiB, normalMaxMiB, movableMiB, movableMaxMiB)), useMagazines);
-
-    private static void RunOnCpu(int cpu, Action action)
-    {
-        Exception? failure = null;
-        var t = new Thread(() =>
-        {
-            VirtualCpu.Set(cpu);
-            try { action(); }
-            catch (Exception e) { failure = e; }
-            finally { VirtualCpu.Clear(); }
-        });
-        t.Start();
-        t.Join();
-        if (failure is not null)
-            throw new AssertionException($"thread on cpu {cpu} failed: {failure}");
-    }
+        CachedPageAllocatorTests.Create(nodes, normalMiB, normalMaxMiB, useMagazines, movableMiB, movableMaxMiB);
 
     [TestCase(true)]
     [TestCase(false)]

@@ -97,22 +97,6 @@ internal sealed unsafe class HotplugRig : IDisposable
         return true;
     }
 
-    public static void RunOnCpu(int cpu, Action action)
-    {
-        Exception? failure = null;
-        var t = new Thread(() =>
-        {
-            VirtualCpu.Set(cpu);
-            try { action(); }
-            catch (Exception e) { failure = e; }
-            finally { VirtualCpu.Clear(); }
-        });
-        t.Start();
-        t.Join();
-        if (failure is not null)
-            throw new AssertionException($"thread on cpu {cpu} failed: {failure}");
-    }
-
     /// <summary>Drains the caches, then checks free == managed everywhere (nothing allocated, nothing lost).</summary>
     public void AssertReconciled()
     {

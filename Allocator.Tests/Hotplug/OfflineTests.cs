@@ -2,6 +2,7 @@ using Numalloc.Hotplug;
 using Numalloc.Movable;
 using Numalloc.Pages;
 using Numalloc.Tests.Platform;
+using static Numalloc.Tests.Platform.VirtualCpuThreads;
 
 namespace Numalloc.Tests.Hotplug;
 
@@ -135,7 +136,7 @@ public sealed unsafe class OfflineTests
     {
         using var rig = new HotplugRig(nodes: 2);
         var live = new List<(nint P, int Order)>();
-        HotplugRig.RunOnCpu(rig.CpuOf(1), () =>
+        RunOnCpu(rig.CpuOf(1), () =>
         {
             for (int i = 0; i < 3; i++)
                 live.Add(((nint)rig.Cache.AllocPages(0), 0)); // through a magazine: its batch stays cached
@@ -146,7 +147,7 @@ public sealed unsafe class OfflineTests
         rig.Cache.DrainAll();
         string countsBefore = rig.ZoneCounts();
         string listsBefore = rig.ZonelistsText();
-        HotplugRig.RunOnCpu(rig.CpuOf(1), () => rig.Cache.FreePages(rig.Cache.AllocPages(0), 0)); // refill the caches again
+        RunOnCpu(rig.CpuOf(1), () => rig.Cache.FreePages(rig.Cache.AllocPages(0), 0)); // refill the caches again
 
         HotplugResult result = rig.Hotplug.Offline(HotplugTarget.ZoneOf(1, ZoneType.Normal), timeoutMs: Long);
 
@@ -277,7 +278,7 @@ public sealed unsafe class OfflineTests
     {
         using var rig = new HotplugRig(nodes: 2);
         nint page = 0;
-        HotplugRig.RunOnCpu(rig.CpuOf(1), () => page = (nint)rig.Cache.AllocPages(0));
+        RunOnCpu(rig.CpuOf(1), () => page = (nint)rig.Cache.AllocPages(0));
         Assert.That(rig.Heap.TryLocate((void*)page, out PageLocation where) && where.Node == 1 && where.Zone == ZoneType.Normal);
         Zone zone = rig.Zone(1, ZoneType.Normal);
         long isolatedBefore = -1, isolatedAfter = -1, cachedAfter = -1;
@@ -287,7 +288,7 @@ public sealed unsafe class OfflineTests
                 return;
             // The racing free, on the page's node, into its thread's magazine path: the block is isolated.
             isolatedBefore = zone.CountIsolatedFree(where.Block);
-            HotplugRig.RunOnCpu(rig.CpuOf(1), () => rig.Cache.FreePages((void*)page, 0));
+            RunOnCpu(rig.CpuOf(1), () => rig.Cache.FreePages((void*)page, 0));
             isolatedAfter = zone.CountIsolatedFree(where.Block);
             cachedAfter = rig.Heap.Descriptor(where.Page).State == PageState.Cached ? 1 : 0;
         };

@@ -1,5 +1,6 @@
 using Numalloc.Zonelists;
 using static Numalloc.Tests.Objects.ObjectTestSupport;
+using static Numalloc.Tests.Platform.VirtualCpuThreads;
 
 namespace Numalloc.Tests.Objects;
 

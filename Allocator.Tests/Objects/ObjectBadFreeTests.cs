@@ -1,6 +1,7 @@
 using Numalloc.Objects;
 using Numalloc.Tests.Caches;
 using static Numalloc.Tests.Objects.ObjectTestSupport;
+using static Numalloc.Tests.Platform.VirtualCpuThreads;
 
 namespace Numalloc.Tests.Objects;
 

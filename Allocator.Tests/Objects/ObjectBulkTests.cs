@@ -3,6 +3,7 @@ using Numalloc.Caches;
 using Numalloc.Objects;
 using Numalloc.Platform;
 using static Numalloc.Tests.Objects.ObjectTestSupport;
+using static Numalloc.Tests.Platform.VirtualCpuThreads;
 
 namespace Numalloc.Tests.Objects;
 

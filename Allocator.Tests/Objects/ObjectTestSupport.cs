@@ -92,33 +92,6 @@ internal static unsafe class ObjectTestSupport
             throw new AggregateException(failures);
     }
 
-    /// <summary>Runs <paramref name="action"/> on a new thread with the virtual CPU <paramref name="cpu"/> (-1: none); rethrows its failure.</summary>
-    public static void RunOnCpu(int cpu, Action action)
-    {
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            if (cpu >= 0)
-                VirtualCpu.Set(cpu);
-            try
-            {
-                action();
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-            finally
-            {
-                VirtualCpu.Clear();
-            }
-        });
-        thread.Start();
-        thread.Join();
-        if (failure is not null)
-            throw new AssertionException($"thread on cpu {cpu} failed: {failure}");
-    }
-
     /// <summary>
     /// Writes a pattern derived from <paramref name="seed"/> into the <paramref name="bytes"/> at
     /// <paramref name="p"/>: the first 64 bytes, one byte in every 509, and the last 64 (cheap enough for
