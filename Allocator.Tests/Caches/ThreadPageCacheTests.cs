@@ -165,6 +165,17 @@ public sealed unsafe class ThreadPageCacheTests
         }
     }
 
+    [Test]
+    public void AHandleThatWasNeverOpened_SaysSo()
+    {
+        ThreadPageCache never = default;
+        Exception? caught = null;
+        try { never.AllocPage(); }
+        catch (Exception e) { caught = e; }
+        Assert.That(caught, Is.TypeOf<InvalidOperationException>());
+        Assert.That(caught!.Message, Does.Contain("OpenThreadCache"));
+    }
+
     /// <summary>
     /// Every thread allocates through its own handle on virtual CPUs of four nodes, tags the pages and
     /// hands them through a queue to the others, which check the tag and free them through their own

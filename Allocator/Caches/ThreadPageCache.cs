@@ -16,7 +16,8 @@ namespace Numalloc.Caches;
 /// protocol of the plain calls: each call enters and exits the magazines as they do, so a drain is
 /// never held up by an open handle. Dispose it (<c>using</c>) before the thread calls
 /// <see cref="CachedPageAllocator.FlushCurrentThread"/> if the set should be freed then: while a handle
-/// is open the flush empties the set but keeps it.
+/// is open the flush empties the set but keeps it. Like <c>mi_heap_t</c>, a handle is not to be copied:
+/// a copy used after the original's <see cref="Dispose"/> may touch a freed set.
 /// </remarks>
 internal unsafe ref struct ThreadPageCache
 {
@@ -49,7 +50,7 @@ internal unsafe ref struct ThreadPageCache
                 return page;
         }
 
-        return _pages.AllocPages(0, flags);
+        return Pages.AllocPages(0, flags);
     }
 
     /// <summary>Frees one order-0 page from <see cref="AllocPage"/> or <see cref="CachedPageAllocator.AllocPages"/>.</summary>
@@ -61,7 +62,7 @@ internal unsafe ref struct ThreadPageCache
         bool done = set != null && set->RegistryId == _registryId
             && (_pages.UsesMagazines ? _pages.TryFreeToMagazine(set, p) : _pages.TryFreeToCpuCache(set, p));
         if (!done)
-            _pages.FreePages(p, 0);
+            Pages.FreePages(p, 0);
     }
 
     /// <summary>Closes the handle; further calls take the plain paths' lookups.</summary>
@@ -69,7 +70,11 @@ internal unsafe ref struct ThreadPageCache
     {
         MagazineSet* set = _set;
         _set = null;
-        if (set != null)
+        if (set != null && set->OpenHandles > 0) // A copy disposed twice must not wrap the count.
             set->OpenHandles--;
     }
+
+    // The slow paths' allocator; a default(ThreadPageCache) was never opened.
+    private readonly CachedPageAllocator Pages =>
+        _pages ?? throw new InvalidOperationException("This ThreadPageCache was never opened: use CachedPageAllocator.OpenThreadCache().");
 }
