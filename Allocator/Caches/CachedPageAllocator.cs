@@ -154,32 +154,25 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         bool hit = false;
         nint item = 0;
         if (!MagazineSet.Enter(set))
-            hit = MagazineSet.TryPop(set, HomeKind(set) + MovableOffset(flags), out item);
+            hit = MagazineSet.TryPop(set, Home(set) + MovableOffset(flags), out item);
         MagazineSet.Exit(set);
-        if (!hit)
-            return null;
-        // The page is this thread's now: its descriptor byte is owner-only until it is freed.
-        _descriptors[PageOf(item)].State = PageState.Allocated;
-        return (void*)item;
+        return hit ? TakeCached(item) : null;
     }
 
     /// <summary><see cref="TryAllocFromCpuCache(int, PageAllocFlags)"/> on the CPU cached in the owner's <paramref name="set"/> (no thread-static read).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void* TryAllocFromCpuCache(MagazineSet* set, PageAllocFlags flags) => TryAllocFromCpuCache(HomeCpu(set), flags);
+    internal void* TryAllocFromCpuCache(MagazineSet* set, PageAllocFlags flags) => TryAllocFromCpuCache(Home(set), flags);
 
     /// <summary><see cref="TryFreeToCpuCache(int, void*)"/> on the CPU cached in the owner's <paramref name="set"/> (no thread-static read).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryFreeToCpuCache(MagazineSet* set, void* p) => TryFreeToCpuCache(HomeCpu(set), p);
+    internal bool TryFreeToCpuCache(MagazineSet* set, void* p) => TryFreeToCpuCache(Home(set), p);
 
     /// <summary>The per-CPU cache fast path of an order-0 page (magazines off): one CAS on <paramref name="cpu"/>'s cache word.</summary>
     /// <returns>The page, or null when the caches and the zone are out of pages for this request.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void* TryAllocFromCpuCache(int cpu, PageAllocFlags flags)
     {
-        if (!_kinds[KindFor(cpu, flags)].TryPopFast(cpu, out nint item))
-            return null;
-        _descriptors[PageOf(item)].State = PageState.Allocated;
-        return (void*)item;
+        return _kinds[KindFor(cpu, flags)].TryPopFast(cpu, out nint item) ? TakeCached(item) : null;
     }
 
     /// <summary>
@@ -228,6 +221,14 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         return true;
     }
 
+    // A page just taken from a cache is this thread's now: its descriptor byte is owner-only until it is freed.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void* TakeCached(nint item)
+    {
+        _descriptors[PageOf(item)].State = PageState.Allocated;
+        return (void*)item;
+    }
+
     // The fast frees' pointer check: the start of an allocated order-0 page of this heap. Anything else
     // (other orders, cached pages, foreign or interior pointers) goes to the slow path, which reports.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -246,12 +247,8 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         if (order == 0 && node < 0 && (flags & ~PageAllocFlags.Movable) == 0 && !PageAllocator.MayHaveThreadPolicy)
         {
             int cpu = PlatformCpu.Current();
-            int kind = KindFor(cpu, flags);
-            if (TryPop(kind, cpu, out nint item))
-            {
-                _descriptors[PageOf(item)].State = PageState.Allocated;
-                return (void*)item;
-            }
+            if (TryPop(KindFor(cpu, flags), cpu, out nint item))
+                return TakeCached(item);
         }
         return _pages.AllocPages(order, flags, node);
     }
@@ -274,42 +271,24 @@ internal sealed unsafe class CachedPageAllocator : IDisposable
         _pages.FreePages(p, order);
     }
 
-    // The owner's cached kind for its CPU's local Normal zone, re-derived every HomeCheckInterval
-    // fast-path operations so a thread moved to another node starts using that node's caches.
+    // The owner's cached home: with magazines the kind of its CPU's local Normal zone, without them
+    // (ThreadPageCache; the set's magazines stay unused) the CPU itself. Re-derived every
+    // HomeCheckInterval fast-path operations, so a thread moved elsewhere follows.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int HomeKind(MagazineSet* set)
+    private int Home(MagazineSet* set)
     {
         int plusOne = set->HomeKindPlusOne;
         if (--set->OpsUntilHomeCheck < 0 || plusOne == 0)
-            plusOne = RefreshHomeKind(set);
-        return plusOne - 1;
-    }
-
-    // With magazines off the set's "home" is the owner's CPU (its magazines stay unused), re-read
-    // every HomeCheckInterval calls like the home kind.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int HomeCpu(MagazineSet* set)
-    {
-        int plusOne = set->HomeKindPlusOne;
-        if (--set->OpsUntilHomeCheck < 0 || plusOne == 0)
-            plusOne = RefreshHomeCpu(set);
+            plusOne = RefreshHome(set);
         return plusOne - 1;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int RefreshHomeCpu(MagazineSet* set)
+    private int RefreshHome(MagazineSet* set)
     {
         set->OpsUntilHomeCheck = HomeCheckInterval;
-        int plusOne = PlatformCpu.Current() + 1;
-        set->HomeKindPlusOne = plusOne;
-        return plusOne;
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private int RefreshHomeKind(MagazineSet* set)
-    {
-        set->OpsUntilHomeCheck = HomeCheckInterval;
-        int plusOne = KindFor(PlatformCpu.Current(), PageAllocFlags.None) + 1;
+        int cpu = PlatformCpu.Current();
+        int plusOne = (_useMagazines ? KindFor(cpu, PageAllocFlags.None) : cpu) + 1;
         set->HomeKindPlusOne = plusOne;
         return plusOne;
     }
