@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using Numalloc.Caches;
 using Numalloc.Tests;
 using Numalloc.Tests.Caches;
@@ -91,8 +92,10 @@ namespace Numalloc.Tests.Caches
         /// <summary>Compiles (tier-0 off: fully optimized at once) and runs the owner's entry and exit.</summary>
         internal static int RunOwnerFastPathForDisasm()
         {
-            // Initialize the class first, so the JIT sees the static readonly as a constant and folds it.
+            // Initialize the classes first, so the JIT sees the static readonlys as constants and folds
+            // them (MagazineSet.MustFence tests RuntimeFeature's, then MembarrierSupport's).
             Console.WriteLine($"OwnerNeedsFence={MembarrierSupport.OwnerNeedsFence}");
+            RuntimeHelpers.RunClassConstructor(typeof(RuntimeFeature).TypeHandle);
             nuint bytes = MagazineSet.SizeBytes(1, 4);
             var set = (MagazineSet*)NativeMemory.AlignedAlloc(bytes, 64);
             NativeMemory.Clear(set, bytes);

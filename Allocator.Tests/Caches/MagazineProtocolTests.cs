@@ -14,6 +14,20 @@ public unsafe class MagazineProtocolTests
         Assert.That(MagazineSet.StrideBytes(8) % 64, Is.Zero);
     }
 
+    [TestCase(8)]
+    [TestCase(16)]
+    [TestCase(64)]
+    public void Layout_NoMagazineCountSitsAMultipleOf4KiBFromTheProtocolWords(int capacity)
+    {
+        // The fast paths store InAllocator, then load a magazine's count: a count whose low 12 address
+        // bits fall in the header's line waits on that store ("4K aliasing"). 80 magazines: the object classes.
+        for (int kind = 0; kind < 80; kind++)
+        {
+            long offset = MagazineSet.HeaderBytes + ((long)kind * MagazineSet.StrideBytes(capacity));
+            Assert.That(offset % 4096, Is.GreaterThanOrEqualTo(MagazineSet.HeaderBytes), $"capacity {capacity}, magazine {kind} at {offset}");
+        }
+    }
+
     [Test]
     public void Enter_WithNothingPending_TakesTheFastPath_AndExitClearsInAllocator()
     {

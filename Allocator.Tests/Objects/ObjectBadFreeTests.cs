@@ -1,4 +1,5 @@
 using Numalloc.Objects;
+using Numalloc.Pages;
 using Numalloc.Tests.Caches;
 using static Numalloc.Tests.Objects.ObjectTestSupport;
 using static Numalloc.Tests.Platform.VirtualCpuThreads;
@@ -94,6 +95,39 @@ public sealed unsafe class ObjectBadFreeTests
         void* huge = _allocator.Allocate(6 << 20);
         _allocator.Free(huge);
         AssertBadFree(huge, "not a pointer this allocator handed out");
+        AssertFullCycleReconciles();
+    }
+
+    [Test]
+    public void FreeingAnObjectOfAReleasedSlab_IsReported_FromAnyOfItsPages_AndNeverCached()
+    {
+        // The free fast path trusts a page's Flags without looking at the slab's head page: this holds
+        // only because a released slab's pages (tail pages included) no longer name a class.
+        int sizeClass = Enumerable.Range(0, ObjectClassTable.Count).First(c => ObjectClassTable.Info[c].SlabOrder >= 2);
+        var size = (nuint)ObjectClassTable.Info[sizeClass].Size;
+        var held = new List<nint>();
+        for (int i = 0; i < ObjectClassTable.Info[sizeClass].ObjectsPerSlab; i++)
+            held.Add((nint)_allocator.Allocate(size));
+        nint head = held.Min(); // the slab's first object: one slab's worth was taken from a fresh heap
+        nint onTailPage = held.First(p => (p - head) >= HeapLayout.PageSize * 2);
+        foreach (nint p in held)
+            _allocator.Free((void*)p);
+        Assert.That(_allocator.Heap.DrainCaches(), Is.True);
+        Assert.That(_allocator.Heap.ReleaseEmptySlabs(_ => true), Is.GreaterThan(0));
+        long badFrees = _allocator.Heap.BadFrees;
+
+        // Every page of the released slab, the tail pages too, stopped naming a class: what lets the
+        // free fast path skip the slab's head page.
+        PageHeap pages = _allocator.Heap.Pages.Heap;
+        Assert.That(pages.TryLocate((void*)head, out PageLocation first), Is.True);
+        for (int page = first.Page; page < first.Page + (1 << ObjectClassTable.Info[sizeClass].SlabOrder); page++)
+            Assert.That((uint)(pages.Descriptor(page).Flags - 1), Is.GreaterThanOrEqualTo((uint)ObjectClassTable.Count), $"page {page - first.Page} of the slab");
+
+        Assert.Throws<InvalidOperationException>(() => _allocator.Free((void*)onTailPage));
+        Assert.Throws<InvalidOperationException>(() => _allocator.Free((void*)head));
+        Assert.That(_allocator.Heap.BadFrees, Is.EqualTo(badFrees + 2));
+        Assert.That(_allocator.Heap.CachedObjects(), Is.Zero, "neither pointer entered a magazine");
+        AssertReconciled(_allocator, _initialFree);
         AssertFullCycleReconciles();
     }
 

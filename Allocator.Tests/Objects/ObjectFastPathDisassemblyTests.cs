@@ -61,6 +61,8 @@ public sealed class ObjectFastPathDisassemblyTests
     internal static int CompileFastPaths()
     {
         Console.WriteLine($"OwnerNeedsFence={MembarrierSupport.OwnerNeedsFence}");
+        // As in a warm process: RuntimeFeature's statics too, which MagazineSet.MustFence tests first.
+        RuntimeHelpers.RunClassConstructor(typeof(RuntimeFeature).TypeHandle);
         RuntimeHelpers.RunClassConstructor(typeof(ObjectClassTable).TypeHandle);
         RuntimeHelpers.RunClassConstructor(typeof(ObjectHeap).TypeHandle);
         foreach (string name in s_methods)

@@ -657,6 +657,7 @@ internal sealed unsafe class MagazineRegistry : IDisposable
                     MagazineSet.MagazineAt(set, kind)->Capacity = _capacities[kind];
                 }
 
+                set->OwnerNeedsFence = MembarrierSupport.OwnerNeedsFence ? 1 : 0;
                 set->RegistryId = _id;
                 set->RegistryHandle = GCHandle.ToIntPtr(_self);
                 set->OwnerThreadId = Environment.CurrentManagedThreadId;

@@ -61,7 +61,7 @@ internal static unsafe class ObjectClassTable
     /// Bytes from one class's magazine to the next in a thread's set: <c>MagazineSet.StrideBytes(64)</c>
     /// (a test checks it), a constant so a free computes its magazine with a multiply instead of a load.
     /// </summary>
-    public const int MagazineStrideBytes = 576;
+    public const int MagazineStrideBytes = 640;
 
     /// <summary>Number of classes.</summary>
     public const int Count = SizeClasses.Count;

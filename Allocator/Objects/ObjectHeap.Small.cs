@@ -34,19 +34,24 @@ internal sealed unsafe partial class ObjectHeap
         MagazineSet* set = MagazineRegistry.ThreadSet;
         if (set == null || set->RegistryId != _fastPathRegistryId || PageAllocator.MayHaveThreadPolicy)
             return null;
-        var magazine = (Magazine*)((byte*)set + ObjectClassTable.MagazineOffsetOfSize8[(int)(size + 7) >> 3]);
+        var magazine = (Magazine*)((byte*)set + _magazineOffsetOfSize8[(int)(size + 7) >> 3]);
         void* p = null;
         if (MagazineSet.EnterUnnested(set))
         {
             int ops = set->OpsUntilHomeCheck - 1;
             set->OpsUntilHomeCheck = ops;
-            int count = magazine->Count;
-            if (count != 0 && (ops >= 0 || IsHomeCurrent(set)))
+            // The count is read after the (rare) home-check call, so it never lives across it: a value
+            // kept over a call spills to the stack, and a spilled count puts a second store-to-load
+            // forward on the chain from one pop or push to the next.
+            if (ops >= 0 || IsHomeCurrent(set))
             {
-                count--;
-                p = (void*)Magazine.Items(magazine)[count];
-                magazine->Count = count;
-                *(nuint*)p = 0; // forget the free key: the object is live again
+                int count = magazine->Count - 1;
+                if (count >= 0)
+                {
+                    p = (void*)Magazine.Items(magazine)[count];
+                    magazine->Count = count;
+                    *(nuint*)p = 0; // forget the free key: the object is live again
+                }
             }
         }
         MagazineSet.ExitUnnested(set);
@@ -65,25 +70,27 @@ internal sealed unsafe partial class ObjectHeap
         if (set == null || set->RegistryId != _fastPathRegistryId)
             return false;
         nuint offset = (nuint)((byte*)p - _base);
-        if (!TryClassOfObjectStart(offset, _sizeBytes, _descriptors, ObjectClassTable.Info, out uint sizeClass))
+        if (!TryClassOfObjectStart(offset, _sizeBytes, _descriptors, _classInfo, out uint sizeClass))
             return false;
         int nodePlusOne = (int)(offset >> _nodeShift) + 1;
+
         // From the class by arithmetic, not from the record: one load fewer on the chain from p to the push.
         var magazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
 
         bool pushed = false;
         // The block's state is read inside the protocol (an isolated block's objects never enter a
-        // cache, see above); its load is an acquire, as MemoryBlockTable.Read.
+        // cache, see above); its load is an acquire, as MemoryBlockTable.Read. No home-check countdown
+        // here: the object must be of the magazines' node, so a free never puts a foreign object in
+        // them, and the allocations' countdown is what notices that the thread moved (the magazines
+        // then flush); a thread that only frees overflows into the slow path, which re-derives home.
         if (MagazineSet.EnterUnnested(set))
         {
-            int ops = set->OpsUntilHomeCheck - 1;
-            set->OpsUntilHomeCheck = ops;
             int count = magazine->Count;
-            if ((ops >= 0 || IsHomeCurrent(set)) && nodePlusOne == set->HomeKindPlusOne
+            if (nodePlusOne == set->HomeKindPlusOne
                 && Volatile.Read(ref _blockStates[offset >> _blockShift]) == OnlineNormalBlock
-                && count != magazine->Capacity && *(nuint*)p != s_freeKey)
+                && count != magazine->Capacity && *(nuint*)p != _freeKey)
             {
-                *(nuint*)p = s_freeKey;
+                *(nuint*)p = _freeKey;
                 Magazine.Items(magazine)[count] = (nint)p;
                 magazine->Count = count + 1;
                 pushed = true;
@@ -110,7 +117,7 @@ internal sealed unsafe partial class ObjectHeap
         MagazineSet* set = MagazineRegistry.ThreadSet;
         if (set == null || set->RegistryId != _fastPathRegistryId || PageAllocator.MayHaveThreadPolicy)
             return 0;
-        var magazine = (Magazine*)((byte*)set + ObjectClassTable.MagazineOffsetOfSize8[(int)(size + 7) >> 3]);
+        var magazine = (Magazine*)((byte*)set + _magazineOffsetOfSize8[(int)(size + 7) >> 3]);
         nuint taken = 0;
         if (MagazineSet.EnterUnnested(set)) // once for the whole batch
         {
@@ -175,52 +182,47 @@ internal sealed unsafe partial class ObjectHeap
         nuint done = 0;
         if (MagazineSet.EnterUnnested(set)) // once for the whole batch; block states are read inside, as in TryFreeFast
         {
-            int ops = set->OpsUntilHomeCheck - 1;
-            set->OpsUntilHomeCheck = ops;
-            if (ops >= 0 || IsHomeCurrent(set))
+            int homePlusOne = set->HomeKindPlusOne;
+            // Locals for everything the loop reads more than once: its stores through pointers would
+            // otherwise make the compilers reload fields and statics (and the AOT compiler re-check
+            // class constructors) for every object. A cursor instead of an index: one register fewer.
+            byte* heapBase = _base;
+            nuint sizeBytes = _sizeBytes;
+            PageDescriptor* descriptors = _descriptors;
+            byte* blockStates = _blockStates;
+            int nodeShift = _nodeShift, blockShift = _blockShift;
+            ObjectClassInfo* classes = _classInfo;
+            nuint freeKey = _freeKey;
+            void** cursor = ptrs, end = ptrs + n;
+            // The magazine in use and its count stay in registers while the class repeats.
+            Magazine* magazine = null;
+            int count = 0;
+            for (; cursor < end; cursor++)
             {
-                int homePlusOne = set->HomeKindPlusOne;
-                // Locals for everything the loop reads more than once: its stores through pointers would
-                // otherwise make the compilers reload fields and statics (and the AOT compiler re-check
-                // class constructors) for every object. A cursor instead of an index: one register fewer.
-                byte* heapBase = _base;
-                nuint sizeBytes = _sizeBytes;
-                PageDescriptor* descriptors = _descriptors;
-                byte* blockStates = _blockStates;
-                int nodeShift = _nodeShift, blockShift = _blockShift;
-                ObjectClassInfo* classes = ObjectClassTable.Info;
-                nuint freeKey = s_freeKey;
-                void** cursor = ptrs, end = ptrs + n;
-                // The magazine in use and its count stay in registers while the class repeats.
-                Magazine* magazine = null;
-                int count = 0;
-                for (; cursor < end; cursor++)
+                void* p = *cursor;
+                if (p == null)
+                    continue;
+                nuint offset = (nuint)((byte*)p - heapBase);
+                if (!TryClassOfObjectStart(offset, sizeBytes, descriptors, classes, out uint sizeClass) || (int)(offset >> nodeShift) + 1 != homePlusOne
+                    || Volatile.Read(ref blockStates[offset >> blockShift]) != OnlineNormalBlock // Acquire: as TryFreeFast.
+                    || *(nuint*)p == freeKey)
+                    break;
+                var classMagazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
+                if (classMagazine != magazine)
                 {
-                    void* p = *cursor;
-                    if (p == null)
-                        continue;
-                    nuint offset = (nuint)((byte*)p - heapBase);
-                    if (!TryClassOfObjectStart(offset, sizeBytes, descriptors, classes, out uint sizeClass) || (int)(offset >> nodeShift) + 1 != homePlusOne
-                        || Volatile.Read(ref blockStates[offset >> blockShift]) != OnlineNormalBlock // Acquire: as TryFreeFast.
-                        || *(nuint*)p == freeKey)
-                        break;
-                    var classMagazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
-                    if (classMagazine != magazine)
-                    {
-                        if (magazine != null)
-                            magazine->Count = count;
-                        magazine = classMagazine;
-                        count = magazine->Count;
-                    }
-                    if (count == magazine->Capacity)
-                        break;
-                    *(nuint*)p = freeKey;
-                    Magazine.Items(magazine)[count++] = (nint)p;
+                    if (magazine != null)
+                        magazine->Count = count;
+                    magazine = classMagazine;
+                    count = magazine->Count;
                 }
-                if (magazine != null)
-                    magazine->Count = count;
-                done = (nuint)(cursor - ptrs);
+                if (count == magazine->Capacity)
+                    break;
+                *(nuint*)p = freeKey;
+                Magazine.Items(magazine)[count++] = (nint)p;
             }
+            if (magazine != null)
+                magazine->Count = count;
+            done = (nuint)(cursor - ptrs);
         }
         MagazineSet.ExitUnnested(set);
         return done;
@@ -244,10 +246,11 @@ internal sealed unsafe partial class ObjectHeap
         uint candidate = flags - 1;
         if (candidate >= ObjectClassTable.Count)
             return false;
+        // No look at the head page: a page's Flags hold a class only while its slab lives (SlabHeap.Carve
+        // writes every page's, SlabHeap.Release clears them before the pages go back; the buddy allocator
+        // writes 0 or FreeDirty, the large runs LargeRunFlag, both outside the class range), so Owner is
+        // this slab's head.
         uint head = d->Owner;
-        PageDescriptor* h = descriptors + head;
-        if (h->State != PageState.Slab || h->Flags != flags)
-            return false;
         ObjectClassInfo* info = classes + candidate;
         nuint relative = offset - ((nuint)head << HeapLayout.PageShift);
         if ((nuint)(uint)((relative * info->Magic) >> 32) * (nuint)(uint)info->Size != relative)
@@ -257,7 +260,7 @@ internal sealed unsafe partial class ObjectHeap
     }
 
     /// <summary>
-    /// The fast paths' periodic home check (every <see cref="HomeCheckInterval"/> operations, inside the
+    /// The allocation fast paths' periodic home check (every <see cref="HomeCheckInterval"/> allocations, inside the
     /// protocol): true, and the countdown restarted, when the thread's CPU still maps to the magazines'
     /// node; false when it moved (or no home is known yet), and the slow path then flushes the magazines
     /// and adopts the new node.
@@ -374,13 +377,13 @@ internal sealed unsafe partial class ObjectHeap
                 nint item = (nint)p;
                 _slabs.Class(sizeClass).FlushBatch(new ReadOnlySpan<nint>(in item));
             }
-            else if (!scope.Bypass && *(nuint*)p == s_freeKey && MagazineContains(set, sizeClass, (nint)p))
+            else if (!scope.Bypass && *(nuint*)p == _freeKey && MagazineContains(set, sizeClass, (nint)p))
             {
                 doubleFree = true;
             }
             else
             {
-                *(nuint*)p = s_freeKey;
+                *(nuint*)p = _freeKey;
                 int home = scope.Bypass ? _memoryNodeOfCpu[cpu] : RefreshHome(set, cpu);
                 if (home != node)
                     CountEvent(cpu, CrossNodeFreeEvent);

@@ -20,8 +20,9 @@ namespace Numalloc.Objects;
 /// flushed to that class's <see cref="SlabCache"/> in batches; the slabs under a (class, node) lock.</para>
 /// <para><b>Node locality.</b> A CPU's caches hold only objects of that CPU's memory node. A magazine
 /// holds objects of its thread's home node only: the home is re-derived from the CPU at every refill,
-/// on every slow path and every <see cref="HomeCheckInterval"/> fast-path operations, and when it
-/// changed the magazines are flushed first. A free of another node's object skips the magazine and
+/// on every slow path and every <see cref="HomeCheckInterval"/> fast-path allocations (a fast-path free
+/// takes only objects of the magazines' node, so it needs no check), and when it changed the magazines
+/// are flushed first. A free of another node's object skips the magazine and
 /// goes to a per-CPU cache of that node (one CAS, no lock), so objects always return to their node.</para>
 /// <para><b>Bad frees</b> are reported through <see cref="BadFreeAction"/>: not-ours, interior and
 /// page-level double frees at once from the page descriptors; a second free into the same magazine at
@@ -32,7 +33,7 @@ namespace Numalloc.Objects;
 /// </remarks>
 internal sealed unsafe partial class ObjectHeap : IDisposable
 {
-    /// <summary>Fast-path operations between re-checks of the thread's node.</summary>
+    /// <summary>Fast-path allocations between re-checks of the thread's node.</summary>
     public const int HomeCheckInterval = 64;
 
     /// <summary>The descriptor flags of the head page of a large run (slab pages use 1..class count).</summary>
@@ -72,6 +73,11 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
     private readonly byte* _blockStates;
     private readonly int _blockShift;
     private readonly int _nodeShift;
+    // The class table and free key again as fields: under NativeAOT a static read on the fast path
+    // costs a class-constructor check (a load, a compare, a branch) that a field of this object does not.
+    private readonly ObjectClassInfo* _classInfo = ObjectClassTable.Info;
+    private readonly ushort* _magazineOffsetOfSize8 = ObjectClassTable.MagazineOffsetOfSize8;
+    private readonly nuint _freeKey = s_freeKey;
 
     // CPU tables (possible CPUs): the memory node a CPU's caches hold; per node a CPU whose caches hold
     // it (-1 when no CPU does: its objects go straight to the slabs); the CPU used for ids out of range.
