@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Numalloc.Caches;
 using Numalloc.Objects;
+using Numalloc.Pages;
 using Numalloc.Platform;
 using static Numalloc.Tests.Objects.ObjectTestSupport;
 using static Numalloc.Tests.Platform.VirtualCpuThreads;
@@ -94,6 +95,58 @@ public sealed unsafe class ObjectBulkTests
             allocator.Free(remote);
         });
         Assert.That(heap.BadFrees + heap.Slabs.DoubleFrees, Is.EqualTo(1), "the one double free, counted once");
+        AssertReconciled(allocator, initial);
+    }
+
+    [Test]
+    public void FreeBulk_StopsAtTheFirstPointerIntoAnIsolatedBlock_AlsoAfterARunFromAnOnlineOne()
+    {
+        // The bulk free checks a block's node and state once per run of pointers into it: a pointer
+        // into another block, right after such a run, must be checked again.
+        using NumaAllocator allocator = Create(nodes: 1, normalMiB: 16, normalMaxMiB: 16);
+        long[] initial = FreePages(allocator);
+        ObjectHeap heap = allocator.Heap;
+        PageHeap pages = heap.Pages.Heap;
+        RunOnCpu(CpuOf(allocator, 0), () =>
+        {
+            var held = new List<nint>();
+            void* first = allocator.Allocate(64);
+            held.Add((nint)first);
+            Assert.That(pages.TryLocate(first, out PageLocation a), Is.True);
+            void* other;
+            PageLocation b;
+            do
+            {
+                other = allocator.Allocate(64);
+                held.Add((nint)other);
+                Assert.That(pages.TryLocate(other, out b), Is.True);
+            }
+            while (b.Block == a.Block && held.Count < 200_000);
+            Assert.That(b.Block, Is.Not.EqualTo(a.Block), "objects in two blocks");
+            void* second = (void*)held.First(p => p != (nint)first && pages.TryLocate((void*)p, out PageLocation at) && at.Block == a.Block);
+
+            Zone zone = pages.ZoneOf(b.Node, b.Zone);
+            Assert.That(zone.TryIsolateBlock(b.Block), Is.True);
+            int before = MagazineCount(64);
+            void*[] batch = [first, second, other];
+            fixed (void** ptrs = batch)
+                Assert.That(heap.TryFreeBulkFast(ptrs, 3), Is.EqualTo((nuint)2), "the pushes stop at the isolated block's object");
+            Assert.That(MagazineCount(64), Is.EqualTo(before + 2));
+            void*[] isolatedFirst = [other];
+            fixed (void** ptrs = isolatedFirst)
+                Assert.That(heap.TryFreeBulkFast(ptrs, 1), Is.EqualTo((nuint)0));
+
+            heap.FreeSlow(other); // to its slab: an isolated block's objects never enter a cache
+            foreach (nint p in held)
+            {
+                if (p != (nint)first && p != (nint)second && p != (nint)other)
+                    allocator.Free((void*)p);
+            }
+            Assert.That(heap.DrainCaches(), Is.True);
+            heap.ReleaseEmptySlabs(block => block == b.Block);
+            Assert.That(zone.TryUnisolateBlock(b.Block), Is.True);
+        });
+        Assert.That(heap.BadFrees, Is.Zero);
         AssertReconciled(allocator, initial);
     }
 

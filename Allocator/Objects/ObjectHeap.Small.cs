@@ -183,16 +183,19 @@ internal sealed unsafe partial class ObjectHeap
         if (MagazineSet.EnterUnnested(set)) // once for the whole batch; block states are read inside, as in TryFreeFast
         {
             int homePlusOne = set->HomeKindPlusOne;
-            // Locals for everything the loop reads more than once: its stores through pointers would
-            // otherwise make the compilers reload fields and statics (and the AOT compiler re-check
-            // class constructors) for every object. A cursor instead of an index: one register fewer.
+            // Locals for the two values every object needs first; the descriptor and class tables and
+            // the free key are read off this object where they are used (a load each, which the
+            // compilers would otherwise make from a stack slot: the loop has more values than
+            // registers). A cursor instead of an index: one register fewer.
             byte* heapBase = _base;
             nuint sizeBytes = _sizeBytes;
-            PageDescriptor* descriptors = _descriptors;
-            byte* blockStates = _blockStates;
-            int nodeShift = _nodeShift, blockShift = _blockShift;
-            ObjectClassInfo* classes = _classInfo;
-            nuint freeKey = _freeKey;
+            // The home-node and block-state checks run once per run of pointers into one block: a
+            // batch's objects mostly share their slab's block, and the shifts by a variable count the
+            // checks need take a register the loop is short of. One read per block for the whole
+            // batch is as good as one per object: the batch is one protocol entry, so a block
+            // isolated after the read is drained after this call exits (see TryFreeFast).
+            nuint blockBytes = (nuint)1 << _blockShift;
+            nuint checkedBlockStart = sizeBytes; // no block yet: every offset in the heap is below it
             void** cursor = ptrs, end = ptrs + n;
             // The magazine in use and its count stay in registers while the class repeats.
             Magazine* magazine = null;
@@ -203,9 +206,15 @@ internal sealed unsafe partial class ObjectHeap
                 if (p == null)
                     continue;
                 nuint offset = (nuint)((byte*)p - heapBase);
-                if (!TryClassOfObjectStart(offset, sizeBytes, descriptors, classes, out uint sizeClass) || (int)(offset >> nodeShift) + 1 != homePlusOne
-                    || Volatile.Read(ref blockStates[offset >> blockShift]) != OnlineNormalBlock // Acquire: as TryFreeFast.
-                    || *(nuint*)p == freeKey)
+                if (!TryClassOfObjectStart(offset, sizeBytes, _descriptors, _classInfo, out uint sizeClass))
+                    break;
+                if (offset - checkedBlockStart >= blockBytes)
+                {
+                    if (!IsHomeOnlineNormalBlock(offset, homePlusOne))
+                        break;
+                    checkedBlockStart = offset & ~(blockBytes - 1);
+                }
+                if (*(nuint*)p == _freeKey)
                     break;
                 var classMagazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
                 if (classMagazine != magazine)
@@ -217,7 +226,7 @@ internal sealed unsafe partial class ObjectHeap
                 }
                 if (count == magazine->Capacity)
                     break;
-                *(nuint*)p = freeKey;
+                *(nuint*)p = _freeKey;
                 Magazine.Items(magazine)[count++] = (nint)p;
             }
             if (magazine != null)
@@ -227,6 +236,12 @@ internal sealed unsafe partial class ObjectHeap
         MagazineSet.ExitUnnested(set);
         return done;
     }
+
+    // The bulk free's check of a block (inside the protocol): of the magazines' node, Online, Normal.
+    // Acquire on the state, as TryFreeFast.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsHomeOnlineNormalBlock(nuint offset, int homePlusOne) =>
+        (int)(offset >> _nodeShift) + 1 == homePlusOne && Volatile.Read(ref _blockStates[offset >> _blockShift]) == OnlineNormalBlock;
 
     /// <summary>
     /// The free fast paths' check of a pointer, by its offset in the heap: true, with its size class,
