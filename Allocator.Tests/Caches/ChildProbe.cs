@@ -120,6 +120,8 @@ namespace Numalloc.Tests.Caches
         {
             Console.WriteLine($"OwnerNeedsFence={MembarrierSupport.OwnerNeedsFence}");
             using var rig = new CacheRig(kinds: 2, itemsPerKind: 2048, magazineCapacity: 16);
+            // What the ahead-of-time fast paths test instead of the static (MagazineSet.MustFence).
+            Console.WriteLine($"set OwnerNeedsFence={rig.Registry.Current->OwnerNeedsFence}");
             MagazineStressTests.RunStress(rig, CancellationToken.None, out string report, ownerIterations: 20_000, minDrains: 50);
             Console.WriteLine(report);
             return 0;

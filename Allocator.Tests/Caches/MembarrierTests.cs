@@ -19,6 +19,11 @@ public class MembarrierTests
         Assert.That(mask & 8, Is.EqualTo(8), "MEMBARRIER_CMD_PRIVATE_EXPEDITED supported");
         Assert.That(MembarrierSupport.IsAvailable, Is.True);
         Assert.That(MembarrierSupport.OwnerNeedsFence, Is.False, "the owner's fast path runs without a fence here");
+        using var rig = new CacheRig();
+        unsafe
+        {
+            Assert.That(rig.Registry.Current->OwnerNeedsFence, Is.Zero, "and a new set says so to the ahead-of-time build");
+        }
     }
 
     [Test, Category("Stress"), CancelAfter(180_000)]
@@ -31,6 +36,7 @@ public class MembarrierTests
         TestContext.Out.WriteLine(output);
         Assert.That(exitCode, Is.Zero, output);
         Assert.That(output, Does.Contain("OwnerNeedsFence=True"));
+        Assert.That(output, Does.Contain("set OwnerNeedsFence=1"), "a new set carries the decision for the ahead-of-time build");
         Assert.That(output, Does.Contain("MagazineCounters {"));
     }
 
