@@ -2,6 +2,8 @@
  * crossing.c - cost of a call from C into libnumalloc (NativeAOT), per call:
  *   na_bench_noop   the bare crossing (reverse P/Invoke transition in and out)
  *   na_bench_tls    the crossing plus one [ThreadStatic] read-modify-write
+ *   na_node_count   a cheap export with the export guard every real one has (try/catch, the shared
+ *                   allocator's lookup): the crossing the C ABI issue names as its example
  *   malloc+free     a glibc malloc(64)/free pair, for reference
  *   page alloc+free na_bench_page_alloc + na_bench_page_free from C: one order-0 page through
  *                   the cached page allocator's fast path (the thread's magazine), two crossings
@@ -53,6 +55,18 @@ static double time_noop(long n)
     for (i = 0; i < n; ++i) {
         na_bench_noop();
     }
+    return now_ns() - start;
+}
+
+static double time_node_count(long n)
+{
+    long i;
+    int sum = 0;
+    double start = now_ns();
+    for (i = 0; i < n; ++i) {
+        sum += na_node_count();
+    }
+    s_sink_int = sum;
     return now_ns() - start;
 }
 
@@ -210,6 +224,7 @@ int main(int argc, char **argv)
     }
 
     report("na_bench_noop", "call", time_noop, n);
+    report("na_node_count", "call", time_node_count, n);
     report("na_bench_tls", "call", time_tls, n);
     report("malloc64+free", "pair", time_malloc_free, n);
     report("page alloc+free (C)", "pair", time_page_pair_c, n);
