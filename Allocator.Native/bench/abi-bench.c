@@ -33,7 +33,10 @@ enum { K_CROSS, K_MALLOC, K_NA, K_BULK };
 
 static const size_t s_sizes[NSIZES] = { 16, 64, 256, 1024, 4096 };
 
-static void *volatile s_sink_ptr;
+/* One per thread: a sink the threads shared moved its cache line between the CPUs at every pair,
+ * which slowed every allocator's two-thread pair about threefold (the crossing loop, which stores
+ * nothing, did not slow down). */
+static __thread void *volatile s_sink_ptr;
 
 static double now_ns(void)
 {
