@@ -1,11 +1,10 @@
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
 using Numalloc.Caches;
 using Numalloc.Pages;
 using Numalloc.Platform;
 using Numalloc.Tests.Pages;
 using Numalloc.Tests.Zonelists;
-using Numalloc.Zonelists;
+using static Numalloc.Tests.Caches.CachedPageAllocatorTests;
 using static Numalloc.Tests.Platform.VirtualCpuThreads;
 
 namespace Numalloc.Tests.Caches;
@@ -14,9 +13,6 @@ namespace Numalloc.Tests.Caches;
 [NonParallelizable]
 public sealed unsafe class ThreadPageCacheTests
 {
-    private static CachedPageAllocator Create(int nodes, long normalMiB, long normalMaxMiB, bool useMagazines = true, long movableMiB = 0, long movableMaxMiB = 0) =>
-        CachedPageAllocatorTests.Create(nodes, normalMiB, normalMaxMiB, useMagazines, movableMiB, movableMaxMiB);
-
     [TestCase(true)]
     [TestCase(false)]
     public void AHandle_ServesPagesOfItsThreadsNode_AndItsFreesFillThatNodesCaches(bool useMagazines)

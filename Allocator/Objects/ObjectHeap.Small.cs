@@ -72,7 +72,6 @@ internal sealed unsafe partial class ObjectHeap
         nuint offset = (nuint)((byte*)p - _base);
         if (!TryClassOfObjectStart(offset, _sizeBytes, _descriptors, _classInfo, out uint sizeClass))
             return false;
-        int nodePlusOne = (int)(offset >> _nodeShift) + 1;
 
         // From the class by arithmetic, not from the record: one load fewer on the chain from p to the push.
         var magazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
@@ -86,8 +85,7 @@ internal sealed unsafe partial class ObjectHeap
         if (MagazineSet.EnterUnnested(set))
         {
             int count = magazine->Count;
-            if (nodePlusOne == set->HomeKindPlusOne
-                && Volatile.Read(ref _blockStates[offset >> _blockShift]) == OnlineNormalBlock
+            if (IsHomeOnlineNormalBlock(offset, set->HomeKindPlusOne)
                 && count != magazine->Capacity && *(nuint*)p != _freeKey)
             {
                 *(nuint*)p = _freeKey;
@@ -237,8 +235,8 @@ internal sealed unsafe partial class ObjectHeap
         return done;
     }
 
-    // The bulk free's check of a block (inside the protocol): of the magazines' node, Online, Normal.
-    // Acquire on the state, as TryFreeFast.
+    // The free fast paths' check of a block (inside the protocol): of the magazines' node, Online,
+    // Normal. The state's load is an acquire, as MemoryBlockTable.Read.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool IsHomeOnlineNormalBlock(nuint offset, int homePlusOne) =>
         (int)(offset >> _nodeShift) + 1 == homePlusOne && Volatile.Read(ref _blockStates[offset >> _blockShift]) == OnlineNormalBlock;
