@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Numalloc.Caches;
 using Numalloc.Objects;
 
 namespace Numalloc.Native;
@@ -21,14 +22,17 @@ internal static unsafe partial class Exports
 
     /// <summary><c>void *na_malloc(size_t size)</c>: at least <paramref name="size"/> bytes (0: a unique pointer); NULL and ENOMEM on failure.</summary>
     [UnmanagedCallersOnly(EntryPoint = "na_malloc")]
+    [SkipLocalsInit] // nothing to zero: no stackalloc, and the runtime's transition frame is filled by the runtime
     internal static void* Malloc(nuint size)
     {
         try
         {
+            // The thread-static first: see ObjectHeap.TryAllocateSmallFast.
+            MagazineSet* set = MagazineRegistry.ThreadSet;
             ObjectHeap? heap = FastPath.Heap;
             if (heap is not null && size <= SizeClasses.MaxSmallSize)
             {
-                void* p = heap.TryAllocateSmallFast(size);
+                void* p = heap.TryAllocateSmallFast(set, size);
                 if (p != null)
                     return p;
             }
@@ -44,12 +48,14 @@ internal static unsafe partial class Exports
 
     /// <summary><c>void na_free(void *p)</c>: frees; NULL does nothing; a bad pointer is reported on stderr (or aborts, <c>on_bad_free=abort</c>).</summary>
     [UnmanagedCallersOnly(EntryPoint = "na_free")]
+    [SkipLocalsInit] // as na_malloc
     internal static void Free(void* p)
     {
         try
         {
+            MagazineSet* set = MagazineRegistry.ThreadSet; // first, as in na_malloc
             ObjectHeap? heap = FastPath.Heap;
-            if (heap is not null && heap.TryFreeFast(p))
+            if (heap is not null && heap.TryFreeFast(set, p))
                 return;
             if (p != null)
                 FreeSlow(p);
@@ -64,13 +70,15 @@ internal static unsafe partial class Exports
 
     /// <summary><c>void na_free_sized(void *p, size_t size)</c>: as <c>na_free</c>; the size is a hint the allocator does not need.</summary>
     [UnmanagedCallersOnly(EntryPoint = "na_free_sized")]
+    [SkipLocalsInit] // as na_malloc
     internal static void FreeSized(void* p, nuint size)
     {
         try
         {
             _ = size; // every allocation knows its size class from its page descriptor
+            MagazineSet* set = MagazineRegistry.ThreadSet; // first, as in na_malloc
             ObjectHeap? heap = FastPath.Heap;
-            if (heap is not null && heap.TryFreeFast(p))
+            if (heap is not null && heap.TryFreeFast(set, p))
                 return;
             if (p != null)
                 FreeSlow(p);

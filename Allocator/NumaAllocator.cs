@@ -168,7 +168,8 @@ public sealed unsafe class NumaAllocator : IDisposable
         // aligned, and a size rounded up to 16 gets a class whose objects are 16-byte aligned.
         if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)31) & alignment) == 0)
         {
-            void* p = _heap.TryAllocateSmallFast(alignment > 8 ? RoundUpTo16(size) : size);
+            MagazineSet* set = MagazineRegistry.ThreadSet;
+            void* p = _heap.TryAllocateSmallFast(set, alignment > 8 ? RoundUpTo16(size) : size);
             if (p != null)
                 return p;
         }
@@ -187,7 +188,8 @@ public sealed unsafe class NumaAllocator : IDisposable
     {
         if (size <= SizeClasses.MaxSmallSize && (((alignment - 1) | ~(nuint)31) & alignment) == 0)
         {
-            void* p = _heap.TryAllocateSmallFast(alignment > 8 ? RoundUpTo16(size) : size);
+            MagazineSet* set = MagazineRegistry.ThreadSet;
+            void* p = _heap.TryAllocateSmallFast(set, alignment > 8 ? RoundUpTo16(size) : size);
             if (p != null)
                 return p;
         }
@@ -255,7 +257,8 @@ public sealed unsafe class NumaAllocator : IDisposable
     /// <exception cref="ObjectDisposedException">The allocator was disposed.</exception>
     public void Free(void* ptr)
     {
-        if (!_heap.TryFreeFast(ptr))
+        MagazineSet* set = MagazineRegistry.ThreadSet;
+        if (!_heap.TryFreeFast(set, ptr))
             _heap.FreeSlow(ptr);
     }
 

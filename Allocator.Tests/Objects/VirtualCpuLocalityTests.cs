@@ -41,10 +41,38 @@ public sealed unsafe class VirtualCpuLocalityTests
                 foreach (nint p in held)
                     _allocator.Free((void*)p);
             }
-            void* fast = _allocator.Heap.TryAllocateSmallFast(64);
+            void* fast = _allocator.Heap.TryAllocateSmallFast(MagazineRegistry.ThreadSet, 64);
             Assert.That(fast != null, Is.True, "the fast path serves it");
             Assert.That(_allocator.NodeOf(fast), Is.EqualTo(node));
             _allocator.Free(fast);
+            _allocator.FlushCurrentThread();
+        });
+        AssertReconciled(_allocator, _initialFree);
+    }
+
+    [Test]
+    public void TheFastPath_ServesTheAllocationThatRunsItsHomeCheck_AndRestartsTheCountdown()
+    {
+        RunOnCpu(CpuOf(_allocator, 2), () =>
+        {
+            // Through the slow path once: the thread's set, its home, objects in the 64 B magazine.
+            var held = new List<nint>();
+            for (int i = 0; i < 40; i++)
+                held.Add((nint)_allocator.Allocate(64));
+            foreach (nint p in held)
+                _allocator.Free((void*)p);
+
+            MagazineSet* set = MagazineRegistry.ThreadSet;
+            for (int i = 0; i < 3 * ObjectHeap.HomeCheckInterval; i++)
+            {
+                int before = set->OpsUntilHomeCheck;
+                void* p = _allocator.Heap.TryAllocateSmallFast(set, 64);
+                Assert.That(p != null, Is.True, $"allocation {i} (countdown {before}) from the fast path");
+                // At 0 the check runs (the thread did not move), restarts the countdown and pops.
+                Assert.That(set->OpsUntilHomeCheck, Is.EqualTo(before > 0 ? before - 1 : ObjectHeap.HomeCheckInterval), $"allocation {i}");
+                Assert.That(_allocator.NodeOf(p), Is.EqualTo(2));
+                _allocator.Free(p);
+            }
             _allocator.FlushCurrentThread();
         });
         AssertReconciled(_allocator, _initialFree);

@@ -245,6 +245,15 @@ internal static unsafe class DeferredWork
         registry.NotifyCompletion();
     }
 
+    /// <summary><see cref="RunPendingAsOwner(MagazineSet*)"/>, then returns <paramref name="result"/> (a fast path's, passed through: see <see cref="MagazineSet.ExitUnnested"/>).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static T RunPendingAsOwner<T>(MagazineSet* set, T result)
+        where T : unmanaged
+    {
+        RunPendingAsOwner(set);
+        return result;
+    }
+
     /// <summary>The owner's slow path at its outermost exit (and while it waits as a requester): claim, run, complete.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     internal static void RunPendingAsOwner(MagazineSet* set)

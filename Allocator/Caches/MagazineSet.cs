@@ -242,13 +242,19 @@ internal unsafe struct MagazineSet
     private static bool MustFence(MagazineSet* set) =>
         RuntimeFeature.IsDynamicCodeCompiled ? MembarrierSupport.OwnerNeedsFence : set->OwnerNeedsFence != 0;
 
-    /// <summary>The object fast paths' exit: store <see cref="InAllocator"/> = 0, then run any work that arrived meanwhile.</summary>
+    /// <summary>
+    /// The object fast paths' exit: store <see cref="InAllocator"/> = 0, then run any work that arrived
+    /// meanwhile. It ends the fast path and passes the path's <paramref name="result"/> through the rare
+    /// call to the work, so the result lives in no callee-saved register across it.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void ExitUnnested(MagazineSet* set)
+    internal static T ExitUnnested<T>(MagazineSet* set, T result)
+        where T : unmanaged
     {
         Volatile.Write(ref set->InAllocator, 0); // Release: our magazine writes are visible before a requester can see us outside.
         if (((int)Volatile.Read(ref set->Pending) & (int)WorkMask) != 0) // Acquire: pairs with a requester's OR.
-            DeferredWork.RunPendingAsOwner(set);
+            return DeferredWork.RunPendingAsOwner(set, result);
+        return result;
     }
 
     /// <summary>Enters (see <see cref="Enter"/>) and returns a scope whose Dispose exits, also on exceptions.</summary>

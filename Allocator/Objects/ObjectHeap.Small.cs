@@ -24,37 +24,55 @@ internal sealed unsafe partial class ObjectHeap
     /// <summary>
     /// The allocation fast path: a small object from the calling thread's magazine, or null when the
     /// slow path must run (no set yet or another heap's, a thread policy, check mode, work pending,
-    /// the home check due, an empty magazine).
+    /// the thread moved to another node, an empty magazine).
     /// </summary>
+    /// <param name="set">The calling thread's <see cref="MagazineRegistry.ThreadSet"/>, read by the caller before anything else.</param>
     /// <param name="size">0..<see cref="SizeClasses.MaxSmallSize"/> bytes (the caller checks).</param>
+    /// <remarks>
+    /// No value lives across a call here: a value kept over a call takes a callee-saved register, which
+    /// the export around this (<c>na_malloc</c>) would push and pop on every call. So the caller reads
+    /// the thread-static first (its first use on a thread is a call), and the rare turns (the home
+    /// check, pending work) are calls that end the path and return its result.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void* TryAllocateSmallFast(nuint size)
+    public void* TryAllocateSmallFast(MagazineSet* set, nuint size)
     {
         Debug.Assert(size <= SizeClasses.MaxSmallSize);
-        MagazineSet* set = MagazineRegistry.ThreadSet;
         if (set == null || set->RegistryId != _fastPathRegistryId || PageAllocator.MayHaveThreadPolicy)
             return null;
         var magazine = (Magazine*)((byte*)set + _magazineOffsetOfSize8[(int)(size + 7) >> 3]);
-        void* p = null;
+        nint p = 0;
         if (MagazineSet.EnterUnnested(set))
         {
             int ops = set->OpsUntilHomeCheck - 1;
+            if (ops < 0)
+                return PopAfterHomeCheck(set, magazine);
             set->OpsUntilHomeCheck = ops;
-            // The count is read after the (rare) home-check call, so it never lives across it: a value
-            // kept over a call spills to the stack, and a spilled count puts a second store-to-load
-            // forward on the chain from one pop or push to the next.
-            if (ops >= 0 || IsHomeCurrent(set))
-            {
-                int count = magazine->Count - 1;
-                if (count >= 0)
-                {
-                    p = (void*)Magazine.Items(magazine)[count];
-                    magazine->Count = count;
-                    *(nuint*)p = 0; // forget the free key: the object is live again
-                }
-            }
+            p = PopLive(magazine);
         }
-        MagazineSet.ExitUnnested(set);
+        return (void*)MagazineSet.ExitUnnested(set, p);
+    }
+
+    // The allocations' home check, every HomeCheckInterval of them (inside the protocol), then the pop
+    // and the exit: TryAllocateSmallFast's rare turn, out of line.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void* PopAfterHomeCheck(MagazineSet* set, Magazine* magazine)
+    {
+        set->OpsUntilHomeCheck = -1; // stays due when the thread moved: the slow path re-derives home
+        nint p = IsHomeCurrent(set) ? PopLive(magazine) : 0;
+        return (void*)MagazineSet.ExitUnnested(set, p);
+    }
+
+    // The magazine's hottest object, live again (its free key cleared), or 0 when the magazine is empty.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nint PopLive(Magazine* magazine)
+    {
+        int count = magazine->Count - 1;
+        if (count < 0)
+            return 0;
+        nint p = Magazine.Items(magazine)[count];
+        magazine->Count = count;
+        *(nuint*)p = 0; // forget the free key: the object is live again
         return p;
     }
 
@@ -63,10 +81,11 @@ internal sealed unsafe partial class ObjectHeap
     /// into the calling thread's magazine. False when the slow path must run (anything else, including
     /// every bad pointer: the slow path classifies and reports it).
     /// </summary>
+    /// <param name="set">The calling thread's <see cref="MagazineRegistry.ThreadSet"/>, read by the caller before anything else (see <see cref="TryAllocateSmallFast"/>).</param>
+    /// <param name="p">The pointer to free.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryFreeFast(void* p)
+    public bool TryFreeFast(MagazineSet* set, void* p)
     {
-        MagazineSet* set = MagazineRegistry.ThreadSet;
         if (set == null || set->RegistryId != _fastPathRegistryId)
             return false;
         nuint offset = (nuint)((byte*)p - _base);
@@ -94,8 +113,7 @@ internal sealed unsafe partial class ObjectHeap
                 pushed = true;
             }
         }
-        MagazineSet.ExitUnnested(set);
-        return pushed;
+        return MagazineSet.ExitUnnested(set, pushed);
     }
 
     /// <summary>
@@ -137,8 +155,7 @@ internal sealed unsafe partial class ObjectHeap
                 magazine->Count = count - (int)taken;
             }
         }
-        MagazineSet.ExitUnnested(set);
-        return taken;
+        return MagazineSet.ExitUnnested(set, taken);
     }
 
     /// <summary>
@@ -231,8 +248,7 @@ internal sealed unsafe partial class ObjectHeap
                 magazine->Count = count;
             done = (nuint)(cursor - ptrs);
         }
-        MagazineSet.ExitUnnested(set);
-        return done;
+        return MagazineSet.ExitUnnested(set, done);
     }
 
     // The free fast paths' check of a block (inside the protocol): of the magazines' node, Online,
