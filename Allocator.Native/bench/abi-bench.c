@@ -2,13 +2,14 @@
  * abi-bench.c - the C ABI of libnumalloc against the process's malloc, in one run.
  * For 1 and 2 threads (each thread runs its own loop; figures are ns per operation per thread,
  * the mean over the threads) and sizes 16, 64, 256, 1024, 4096 B:
- *   crossing    na_bench_noop: the bare C -> NativeAOT call
+ *   crossing    na_bench_noop: the bare C -> NativeAOT call (empty, unguarded)
+ *   guarded     na_node_count: a cheap export with the export guard, the issue's example crossing
  *   malloc      malloc(S)+free pair of this process (glibc, or the LD_PRELOADed peer)
  *   na pair     na_malloc(S)+na_free pair (two crossings plus the work)
- *   work        na pair - 2 x crossing (same run)
+ *   work        na pair - 2 x crossing (same run); work/g: na pair - 2 x guarded
  *   bulk        na_malloc_bulk(S, out, 32) + na_free_bulk(out, 32), ns per object
  * Each figure is the best of REPEATS repeats of an iteration-bounded loop (CLOCK_MONOTONIC).
- * Output: a readable table, and one "ROW threads size crossing malloc na work bulk" line per row
+ * Output: a readable table, and one "ROW threads size crossing malloc na work bulk guarded work/g" line per row
  * for run-abi.sh. Usage: abi-bench [iterations]   |   abi-bench --which (the file providing malloc)
  * Build: run-abi.sh (once against libnumalloc.so, once against libnumalloc.a).
  */
@@ -28,8 +29,8 @@
 #define NA_LINK "?"
 #endif
 
-enum { REPEATS = 3, BULK = 32, MAX_THREADS = 2, NSIZES = 5, NKINDS = 4 };
-enum { K_CROSS, K_MALLOC, K_NA, K_BULK };
+enum { REPEATS = 3, BULK = 32, MAX_THREADS = 2, NSIZES = 5, NKINDS = 5 };
+enum { K_CROSS, K_MALLOC, K_NA, K_BULK, K_GUARDED };
 
 static const size_t s_sizes[NSIZES] = { 16, 64, 256, 1024, 4096 };
 
@@ -56,6 +57,14 @@ static double run_kind(int kind, size_t size, long n)
         start = now_ns();
         for (i = 0; i < n; ++i) {
             na_bench_noop();
+        }
+        return (now_ns() - start) / (double)n;
+    case K_GUARDED:
+        start = now_ns();
+        for (i = 0; i < n; ++i) {
+            if (na_node_count() < 1) {
+                return -1; /* the library failed to start: no figure */
+            }
         }
         return (now_ns() - start) / (double)n;
     case K_MALLOC:
@@ -151,8 +160,8 @@ int main(int argc, char **argv)
 
     printf("abi-bench (%s build), malloc from %s, best of %d x %ld per figure, ns per op per thread\n",
            NA_LINK, malloc_provider(), REPEATS, n);
-    printf("%-3s %6s %9s %9s %9s %9s %9s %8s %8s\n", "thr", "size", "crossing", "malloc", "na pair",
-           "work", "bulk/obj", "na/mall", "bulk/mall");
+    printf("%-3s %6s %9s %9s %9s %9s %9s %8s %8s %9s %9s\n", "thr", "size", "crossing", "malloc", "na pair",
+           "work", "bulk/obj", "na/mall", "bulk/mall", "guarded", "work/g");
     for (threads = 1; threads <= MAX_THREADS; ++threads) {
         pthread_t tid[MAX_THREADS];
         worker_t w[MAX_THREADS];
@@ -174,7 +183,7 @@ int main(int argc, char **argv)
         }
         pthread_barrier_destroy(&barrier);
         for (s = 0; s < NSIZES; ++s) {
-            double v[NKINDS], work;
+            double v[NKINDS], work, work_guarded;
             for (k = 0; k < NKINDS; ++k) {
                 v[k] = 0;
                 for (t = 0; t < threads; ++t) {
@@ -183,11 +192,12 @@ int main(int argc, char **argv)
                 v[k] /= threads;
             }
             work = v[K_NA] - 2 * v[K_CROSS];
-            printf("%-3d %6zu %9.2f %9.2f %9.2f %9.2f %9.2f %8.2f %8.2f\n", threads, s_sizes[s],
+            work_guarded = v[K_NA] - 2 * v[K_GUARDED];
+            printf("%-3d %6zu %9.2f %9.2f %9.2f %9.2f %9.2f %8.2f %8.2f %9.2f %9.2f\n", threads, s_sizes[s],
                    v[K_CROSS], v[K_MALLOC], v[K_NA], work, v[K_BULK], v[K_NA] / v[K_MALLOC],
-                   v[K_BULK] / v[K_MALLOC]);
-            printf("ROW %d %zu %.3f %.3f %.3f %.3f %.3f\n", threads, s_sizes[s], v[K_CROSS], v[K_MALLOC],
-                   v[K_NA], work, v[K_BULK]);
+                   v[K_BULK] / v[K_MALLOC], v[K_GUARDED], work_guarded);
+            printf("ROW %d %zu %.3f %.3f %.3f %.3f %.3f %.3f %.3f\n", threads, s_sizes[s], v[K_CROSS], v[K_MALLOC],
+                   v[K_NA], work, v[K_BULK], v[K_GUARDED], work_guarded);
         }
     }
     fflush(stdout);

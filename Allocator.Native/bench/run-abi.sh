@@ -72,14 +72,14 @@ for name in ("glibc-shared", "glibc-static", "jemalloc-shared", "mimalloc-shared
     for line in open(path):
         f = line.split()
         if f and f[0] == "ROW":
-            rows[(int(f[1]), int(f[2]))] = dict(zip(("cross", "malloc", "na", "work", "bulk"), map(float, f[3:8])))
+            rows[(int(f[1]), int(f[2]))] = dict(zip(("cross", "malloc", "na", "work", "bulk", "guarded", "workg"), map(float, f[3:10])))
     runs[name] = rows
 sh, st = runs["glibc-shared"], runs["glibc-static"]
 peers = [p for p in ("jemalloc", "mimalloc", "tcmalloc") if f"{p}-shared" in runs]
 def r(a, b): return f"{a / b:.2f}"
 print(f"ns per operation per thread, best of 3 loops of {iterations:,} ({cpus} CPUs); shared / static build."
       " Peer pairs and ratios come from the shared build run with LD_PRELOAD of that peer (the same run's na figures).\n")
-head = ["thr", "size", "crossing", "na pair", "work (pair − 2 crossings)", "bulk/obj", "glibc pair",
+head = ["thr", "size", "crossing", "na pair", "work (pair − 2 crossings)", "guarded crossing", "work (pair − 2 guarded)", "bulk/obj", "glibc pair",
         "na ÷ glibc", "bulk ÷ glibc"]
 for p in peers:
     head += [f"{p} pair", f"na ÷ {p}", f"bulk ÷ {p}"]
@@ -89,7 +89,8 @@ for key in sorted(sh):
     a, b = sh[key], st[key]
     cells = [str(key[0]), str(key[1]),
              f"{a['cross']:.1f} / {b['cross']:.1f}", f"{a['na']:.1f} / {b['na']:.1f}",
-             f"{a['work']:.1f} / {b['work']:.1f}", f"{a['bulk']:.1f} / {b['bulk']:.1f}",
+             f"{a['work']:.1f} / {b['work']:.1f}", f"{a['guarded']:.1f} / {b['guarded']:.1f}",
+             f"{a['workg']:.1f} / {b['workg']:.1f}", f"{a['bulk']:.1f} / {b['bulk']:.1f}",
              f"{a['malloc']:.1f} / {b['malloc']:.1f}",
              f"{r(a['na'], a['malloc'])} / {r(b['na'], b['malloc'])}",
              f"{r(a['bulk'], a['malloc'])} / {r(b['bulk'], b['malloc'])}"]
