@@ -91,23 +91,26 @@ public class MembarrierTests
     {
         string[] lines = method.Split('\n');
         var store = new Regex(@"^\s+mov\s+dword ptr \[(?<reg>r\w+)\],\s*1\s*$");
-        int storeLine = -1;
-        string? reg = null;
-        for (int i = 0; i < lines.Length && storeLine < 0; i++)
+        // Every entry (a method may inline the protocol more than once): its InAllocator = 1 store,
+        // then its first load of Pending off the same register, with a fence between them exactly
+        // when membarrier is unavailable; and no Pending access before the first entry.
+        int entries = 0;
+        for (int storeLine = 0; storeLine < lines.Length; storeLine++)
         {
-            Match m = store.Match(lines[i]);
-            if (m.Success)
+            Match m = store.Match(lines[storeLine]);
+            if (!m.Success)
+                continue;
+            var pending = new Regex(@"\[" + m.Groups["reg"].Value + @"\+0x0?8\]");
+            if (entries++ == 0)
             {
-                storeLine = i;
-                reg = m.Groups["reg"].Value;
+                int firstAccess = Array.FindIndex(lines, line => pending.IsMatch(line));
+                Assert.That(firstAccess, Is.GreaterThan(storeLine), "every access to Pending follows the InAllocator store:\n" + method);
             }
+            int loadLine = Array.FindIndex(lines, storeLine + 1, line => pending.IsMatch(line));
+            Assert.That(loadLine, Is.GreaterThan(storeLine), $"the entry at line {storeLine} loads Pending after its store:\n" + method);
+            bool fenced = lines[storeLine..loadLine].Any(line => Regex.IsMatch(line, @"^\s+(lock|mfence)\b"));
+            Assert.That(fenced, Is.EqualTo(expectFence), "a full fence between them exactly when membarrier is unavailable:\n" + method);
         }
-
-        Assert.That(storeLine, Is.GreaterThanOrEqualTo(0), "found the InAllocator = 1 store:\n" + method);
-        var pending = new Regex(@"\[" + reg + @"\+0x0?8\]");
-        int loadLine = Array.FindIndex(lines, line => pending.IsMatch(line));
-        Assert.That(loadLine, Is.GreaterThan(storeLine), "every access to Pending follows the InAllocator store:\n" + method);
-        bool fenced = lines[storeLine..loadLine].Any(line => Regex.IsMatch(line, @"^\s+(lock|mfence)\b"));
-        Assert.That(fenced, Is.EqualTo(expectFence), "a full fence between them exactly when membarrier is unavailable:\n" + method);
+        Assert.That(entries, Is.GreaterThan(0), "found the InAllocator = 1 store:\n" + method);
     }
 }

@@ -150,6 +150,55 @@ public sealed unsafe class ObjectBadFreeTests
     }
 
     [Test]
+    public void ObjectsFrom2KiBUp_KeepTheFreeKeyInALineChosenByTheirPage_AndADoubleFreeIsStillReportedAtOnce()
+    {
+        const ulong pattern = 0xA5A5A5A5A5A5A5A5;
+        var objects = new List<nint>();
+        for (int i = 0; i < 32; i++)
+        {
+            void* p = _allocator.Allocate(4096);
+            new Span<ulong>(p, 512).Fill(pattern);
+            objects.Add((nint)p);
+        }
+        var lines = new HashSet<nint>();
+        foreach (nint p in objects)
+        {
+            _allocator.Free((void*)p);
+            // The free wrote one word, the key: in the first 2 KiB, at the line of the object's page.
+            int[] changed = Enumerable.Range(0, 512).Where(w => ((ulong*)p)[w] != pattern).ToArray();
+            nint keyOffset = (p >> 6) & ObjectClassTable.KeyColorMask;
+            Assert.That(changed, Is.EqualTo(new[] { (int)(keyOffset / 8) }), $"object {p:X}");
+            lines.Add(keyOffset);
+        }
+        Assert.That(lines, Has.Count.GreaterThanOrEqualTo(8), "32 objects on 32 pages: their keys spread over the lines");
+
+        // Handed out again, each has its key word cleared and nothing else touched.
+        var again = new List<nint>();
+        for (int i = 0; i < 32; i++)
+            again.Add((nint)_allocator.Allocate(4096));
+        foreach (nint p in again.Intersect(objects))
+        {
+            nint keyOffset = (p >> 6) & ObjectClassTable.KeyColorMask;
+            Assert.That(((ulong*)p)[keyOffset / 8], Is.Zero, $"object {p:X}: key cleared");
+            Assert.That(((ulong*)p)[(keyOffset / 8) ^ 1], Is.EqualTo(pattern), $"object {p:X}: its neighbour word untouched");
+        }
+        Assert.That(again.Intersect(objects).Count(), Is.GreaterThan(0), "the magazine hands back the objects it holds");
+
+        void* twice = (void*)again[0];
+        _allocator.Free(twice);
+        AssertBadFree(twice, "double free");
+        foreach (nint p in again.Skip(1))
+            _allocator.Free((void*)p);
+
+        // Below 2 KiB (the class below it is 1920 B) the key stays in the first word.
+        void* small = _allocator.Allocate(1920);
+        new Span<ulong>(small, 1920 / 8).Fill(pattern);
+        _allocator.Free(small);
+        Assert.That(Enumerable.Range(0, 1920 / 8).Where(w => ((ulong*)small)[w] != pattern).ToArray(), Is.EqualTo(new[] { 0 }));
+        AssertFullCycleReconciles();
+    }
+
+    [Test]
     public void ADoubleFreeThroughTwoThreads_IsReportedWhenTheObjectReachesItsSlab()
     {
         void* p = _allocator.Allocate(64);

@@ -47,7 +47,9 @@ public sealed class ObjectFastPathDisassemblyTests
                 string method = methods.Single(m => m.StartsWith("Numalloc.Objects.ObjectHeap:" + name, StringComparison.Ordinal));
                 Assert.That(method, Does.Contain("FullOpts").Or.Contain("Tier1"), "optimized code");
                 int atomics = method.Split('\n').Count(line => System.Text.RegularExpressions.Regex.IsMatch(line, @"^\s+(lock|xchg|mfence)\b"));
-                Assert.That(atomics, Is.EqualTo(fenced ? 1 : 0), "no atomic instruction on the fast path but the fallback fence:\n" + method);
+                // TryAllocateSmallFast inlines the pop once per free-key place (ObjectHeap.FirstWordKey, PageColoredKey).
+                int entries = name == "TryAllocateSmallFast" ? 2 : 1;
+                Assert.That(atomics, Is.EqualTo(fenced ? entries : 0), "no atomic instruction on the fast path but the fallback fence of each entry:\n" + method);
                 MembarrierTests.CheckStoreBeforeLoad(method, expectFence: fenced);
             }
         }

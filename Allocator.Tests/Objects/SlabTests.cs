@@ -93,6 +93,11 @@ public sealed unsafe class SlabTests
                 Assert.That((offset * info.Magic) >> 32, Is.EqualTo((ulong)i), $"class {c}: object {i}");
             }
         }
+        // The free key leaves the first word from 2 KiB up (ObjectHeap's key places), and stays inside the object.
+        Assert.That(SizeClasses.SizeOf(ObjectClassTable.FirstKeyColoredClass), Is.EqualTo(2048));
+        Assert.That(SizeClasses.SizeOf(ObjectClassTable.FirstKeyColoredClass - 1), Is.LessThan(2048));
+        Assert.That(ObjectClassTable.Info[ObjectClassTable.FirstKeyColoredClass].MagazineOffset, Is.EqualTo(ObjectClassTable.FirstKeyColoredMagazineOffset));
+        Assert.That(ObjectClassTable.KeyColorMask + sizeof(ulong), Is.LessThanOrEqualTo(2048));
         for (int size = 0; size <= SizeClasses.MaxSmallSize; size++)
         {
             int offset = ObjectClassTable.MagazineOffsetOfSize8[(size + 7) >> 3];

@@ -94,6 +94,18 @@ internal static unsafe class ObjectClassTable
     /// <summary>Objects a thread's magazine of this class holds at most.</summary>
     public static int MagazineCapacityOf(int sizeClass) => Math.Clamp(2 * BatchOf(sizeClass), 2, MaxMagazineCapacity);
 
+    /// <summary>
+    /// The first class whose objects keep the free key away from their first word: 2 KiB (a test checks
+    /// it). See ObjectHeap's free-key places.
+    /// </summary>
+    public const int FirstKeyColoredClass = 47;
+
+    /// <summary>From <see cref="FirstKeyColoredClass"/> up the key sits at <c>p + ((p &gt;&gt; 6) &amp; KeyColorMask)</c>: one of the first 2 KiB's 32 lines, by page number.</summary>
+    public const int KeyColorMask = 0x7C0;
+
+    /// <summary>The magazine offset of <see cref="FirstKeyColoredClass"/>: the allocation fast paths tell those classes by it.</summary>
+    public const int FirstKeyColoredMagazineOffset = MagazineSet.HeaderBytes + (FirstKeyColoredClass * MagazineStrideBytes);
+
     /// <summary>Objects a per-CPU cache of this class holds before a push flushes a batch.</summary>
     public static int CpuCacheHighOf(int sizeClass) => 4 * BatchOf(sizeClass);
 

@@ -42,7 +42,8 @@ internal sealed unsafe partial class ObjectHeap : IDisposable
     /// <summary>The largest allocation served from the buddy allocator (4 MiB): larger ones are mapped.</summary>
     public const int MaxLargeBytes = HeapLayout.PageSize << PageHeap.MaxOrder;
 
-    // Written into the first word of every freed small object and cleared when it is handed out again:
+    // Written into every freed small object (its first word, or from 2 KiB up a line chosen by its page:
+    // FreeKeyOf) and cleared when it is handed out again:
     // a free that finds it there scans its magazine for a double free (glibc tcache's key). Random per
     // process so user data is unlikely to carry it; a false match only costs the scan.
     private static readonly nuint s_freeKey = (nuint)(ulong)Random.Shared.NextInt64(1L << 32, long.MaxValue) | 1;
