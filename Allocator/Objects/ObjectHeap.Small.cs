@@ -271,7 +271,7 @@ internal sealed unsafe partial class ObjectHeap
                         break;
                     checkedBlockStart = offset & ~(blockBytes - 1);
                 }
-                nuint* key = sizeClass < ObjectClassTable.FirstKeyColoredClass ? FirstWordKey.Of((nint)p) : PageColoredKey.Of((nint)p);
+                nuint* key = FreeKeyOf((nint)p, sizeClass); // a batch may mix classes: the place by class, per object
                 if (*key == _freeKey)
                     break;
                 var classMagazine = (Magazine*)((byte*)set + MagazineSet.HeaderBytes + ((nint)sizeClass * ObjectClassTable.MagazineStrideBytes));
@@ -320,8 +320,9 @@ internal sealed unsafe partial class ObjectHeap
         public static nuint* Of(nint p) => (nuint*)(p + (nint)(((nuint)p >> 6) & ObjectClassTable.KeyColorMask));
     }
 
-    // The slow paths' key place, by class.
-    private static nuint* FreeKeyOf(nint p, int sizeClass) =>
+    // The key's place by class, for the paths that are not compiled for one (slow paths, bulk free).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nuint* FreeKeyOf(nint p, uint sizeClass) =>
         sizeClass < ObjectClassTable.FirstKeyColoredClass ? FirstWordKey.Of(p) : PageColoredKey.Of(p);
 
     // The free fast paths' check of a block (inside the protocol): of the magazines' node, Online,
@@ -426,7 +427,7 @@ internal sealed unsafe partial class ObjectHeap
         }
         if (item == 0)
             return null;
-        *FreeKeyOf(item, sizeClass) = 0; // forget the free key: the object is live again
+        *FreeKeyOf(item, (uint)sizeClass) = 0; // forget the free key: the object is live again
         if (_check)
             MarkLive(item, sizeClass);
         return (void*)item;
@@ -479,13 +480,13 @@ internal sealed unsafe partial class ObjectHeap
                 nint item = (nint)p;
                 _slabs.Class(sizeClass).FlushBatch(new ReadOnlySpan<nint>(in item));
             }
-            else if (!scope.Bypass && *FreeKeyOf((nint)p, sizeClass) == _freeKey && MagazineContains(set, sizeClass, (nint)p))
+            else if (!scope.Bypass && *FreeKeyOf((nint)p, (uint)sizeClass) == _freeKey && MagazineContains(set, sizeClass, (nint)p))
             {
                 doubleFree = true;
             }
             else
             {
-                *FreeKeyOf((nint)p, sizeClass) = _freeKey;
+                *FreeKeyOf((nint)p, (uint)sizeClass) = _freeKey;
                 int home = scope.Bypass ? _memoryNodeOfCpu[cpu] : RefreshHome(set, cpu);
                 if (home != node)
                     CountEvent(cpu, CrossNodeFreeEvent);
