@@ -56,7 +56,7 @@ internal sealed unsafe partial class ObjectHeap
         {
             int ops = set->OpsUntilHomeCheck - 1;
             if (ops < 0)
-                return PopAfterHomeCheck(set, magazineOffset);
+                return PopAfterHomeCheck<TKey>(set, magazineOffset);
             set->OpsUntilHomeCheck = ops;
             p = PopLive<TKey>(magazine);
         }
@@ -66,13 +66,11 @@ internal sealed unsafe partial class ObjectHeap
     // The allocations' home check, every HomeCheckInterval of them (inside the protocol), then the pop
     // and the exit: TryAllocateSmallFast's rare turn, out of line.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void* PopAfterHomeCheck(MagazineSet* set, int magazineOffset)
+    private void* PopAfterHomeCheck<TKey>(MagazineSet* set, int magazineOffset)
+        where TKey : struct, IFreeKeyPlace
     {
         set->OpsUntilHomeCheck = -1; // stays due when the thread moved: the slow path re-derives home
-        var magazine = (Magazine*)((byte*)set + magazineOffset);
-        nint p = !IsHomeCurrent(set) ? 0
-            : magazineOffset < ObjectClassTable.FirstKeyColoredMagazineOffset ? PopLive<FirstWordKey>(magazine)
-            : PopLive<PageColoredKey>(magazine);
+        nint p = IsHomeCurrent(set) ? PopLive<TKey>((Magazine*)((byte*)set + magazineOffset)) : 0;
         return (void*)MagazineSet.ExitUnnested(set, p);
     }
 
