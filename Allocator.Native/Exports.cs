@@ -27,8 +27,8 @@ internal static unsafe partial class Exports
     {
         try
         {
-            // The thread-static first: see ObjectHeap.TryAllocateSmallFast.
-            MagazineSet* set = MagazineRegistry.ThreadSet;
+            // The thread's set first: see ObjectHeap.TryAllocateSmallFast.
+            MagazineSet* set = ThreadSetSlot.Current;
             ObjectHeap? heap = FastPath.Heap;
             if (heap is not null && size <= SizeClasses.MaxSmallSize)
             {
@@ -53,7 +53,7 @@ internal static unsafe partial class Exports
     {
         try
         {
-            MagazineSet* set = MagazineRegistry.ThreadSet; // first, as in na_malloc
+            MagazineSet* set = ThreadSetSlot.Current; // first, as in na_malloc
             ObjectHeap? heap = FastPath.Heap;
             if (heap is not null && heap.TryFreeFast(set, p))
                 return;
@@ -76,7 +76,7 @@ internal static unsafe partial class Exports
         try
         {
             _ = size; // every allocation knows its size class from its page descriptor
-            MagazineSet* set = MagazineRegistry.ThreadSet; // first, as in na_malloc
+            MagazineSet* set = ThreadSetSlot.Current; // first, as in na_malloc
             ObjectHeap? heap = FastPath.Heap;
             if (heap is not null && heap.TryFreeFast(set, p))
                 return;
@@ -362,11 +362,13 @@ internal static unsafe partial class Exports
         try
         {
             FastPath.Allocator?.FlushCurrentThread();
+            ThreadSetSlot.Refresh(); // the flush freed the set the slot may name
         }
 #pragma warning disable CA1031 // The C ABI boundary: a double free found on the way is reported, never thrown into C.
         catch (Exception e)
 #pragma warning restore CA1031
         {
+            ThreadSetSlot.Refresh(); // as above, whatever the flush got to
             ReportBadCall("na_thread_flush", e);
         }
     }
@@ -377,6 +379,7 @@ internal static unsafe partial class Exports
     private static void* MallocSlow(nuint size)
     {
         void* p = size <= MaxRequestBytes ? AllocateOrNull(size, 0, -1) : null;
+        ThreadSetSlot.Refresh(); // the thread's first allocation made its set
         return p != null ? p : ExportGuard.Null(Interop.Libc.ENOMEM);
     }
 
@@ -412,6 +415,7 @@ internal static unsafe partial class Exports
             return;
         }
         allocator.Heap.FreeSlow(p);
+        ThreadSetSlot.Refresh(); // a thread that only frees makes its set here
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -14,10 +14,10 @@ stamp="$out/.inputs.sha256"
 command -v dotnet >/dev/null || { echo "native.sh: dotnet not found on PATH" >&2; exit 1; }
 command -v gcc >/dev/null || (apt-get update && apt-get install -y gcc)
 
-# Everything the publish reads from the tree: sources, projects, shared props, SDK pin, this script.
+# Everything the publish reads from the tree: sources (native/ included), projects, shared props, SDK pin, this script.
 inputs_hash() {
     {
-        find Allocator Allocator.Native -type f \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.targets' \) \
+        find Allocator Allocator.Native -type f \( -name '*.cs' -o -path 'Allocator.Native/native/*' -o -name '*.csproj' -o -name '*.props' -o -name '*.targets' \) \
             -not -path '*/obj/*' -not -path '*/bin/*' -print
         ls Directory.Build.props Directory.Packages.props global.json eng/native.sh 2>/dev/null
     } | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1

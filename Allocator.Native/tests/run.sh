@@ -146,6 +146,27 @@ build_and_run "linkage.c (libnumalloc.a, LINK.txt line, empty LD_LIBRARY_PATH)" 
 check "linkage.c linked with libnumalloc.a: NEEDED lists system C runtime libraries only" \
     needs_only_system_libs "$link_dir/bin/linkage.static"
 
+# The fast paths' thread slot (Allocator.Native/native/thread_slot.c): an initial-exec TLS
+# variable, so the .so is marked STATIC_TLS and a dlopen() must still succeed (glibc's surplus);
+# the program is not linked against the library. And the point of it: na_malloc and na_free
+# reach their thread's set through the slot, with no call to __tls_get_addr of their own.
+run_env=("NA_LIBRARY=$native/shared/libnumalloc.so")
+build_and_run "dlopen_slot.c (libnumalloc.so dlopen()ed, the thread slot per thread)" "$build/dlopen_slot" \
+    "${cflags[@]}" "$here/dlopen_slot.c" -ldl
+check "libnumalloc.so: DF_STATIC_TLS set (the thread slot is initial-exec)" \
+    bash -c "readelf -d '$native/shared/libnumalloc.so' | grep -q 'FLAGS).*STATIC_TLS'"
+check "libnumalloc.so: na_malloc and na_free call the thread slot, not __tls_get_addr" \
+    python3 "$here/check-thread-slot.py" "$native/shared/libnumalloc.so"
+# Rejected for the right reason: the exports as the build before the slot compiled them.
+rejects_tls_get_addr() {
+    local log rc
+    log="$(python3 "$here/check-thread-slot.py" --from-file "$here/fixtures/exports-tls-get-addr.objdump" \
+        --slot-address d4b0 2>&1)"; rc=$?
+    printf '%s\n' "$log"
+    [[ $rc -eq 1 && "$(grep -c ': FAIL - calls __tls_get_addr' <<<"$log")" -eq 2 ]]
+}
+check "thread-slot checker rejects exports that call __tls_get_addr (fixtures/exports-tls-get-addr.objdump)" rejects_tls_get_addr
+
 # The export guard (Allocator.Native/ExportGuard.cs): every export's body is one try with a
 # catch (Exception), so no exception reaches C; the checker must reject each way of breaking it.
 echo "# export guard"
