@@ -47,8 +47,8 @@ public sealed class ObjectFastPathDisassemblyTests
                 string method = methods.Single(m => m.StartsWith("Numalloc.Objects.ObjectHeap:" + name, StringComparison.Ordinal));
                 Assert.That(method, Does.Contain("FullOpts").Or.Contain("Tier1"), "optimized code");
                 int atomics = method.Split('\n').Count(line => System.Text.RegularExpressions.Regex.IsMatch(line, @"^\s+(lock|xchg|mfence)\b"));
-                // TryAllocateSmallFast inlines the pop once per free-key place (ObjectHeap.FirstWordKey, PageColoredKey).
-                int entries = name == "TryAllocateSmallFast" ? 2 : 1;
+                // The single-object paths inline the pop or push once per free-key place (ObjectHeap.FirstWordKey, PageColoredKey).
+                int entries = name is "TryAllocateSmallFast" or "TryFreeFast" ? 2 : 1;
                 Assert.That(atomics, Is.EqualTo(fenced ? entries : 0), "no atomic instruction on the fast path but the fallback fence of each entry:\n" + method);
                 MembarrierTests.CheckStoreBeforeLoad(method, expectFence: fenced);
             }
