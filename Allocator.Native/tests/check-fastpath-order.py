@@ -186,11 +186,17 @@ def disassemble(binary, symbol):
     return insns
 
 
-def main(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def source_arguments(description, binary_help):
+    """A parser for a checker's input: a binary (positional "binary") or --from-file objdump text."""
+    ap = argparse.ArgumentParser(description=description)
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("binary", nargs="?", help="libnumalloc.a, libnumalloc.so or an object file")
+    src.add_argument("binary", nargs="?", help=binary_help)
     src.add_argument("--from-file", metavar="PATH", help="objdump -d --no-show-raw-insn output to check instead")
+    return ap
+
+
+def main(argv):
+    ap = source_arguments(__doc__.split("\n", 1)[0], "libnumalloc.a, libnumalloc.so or an object file")
     ap.add_argument("--symbol", action="append", help="function to check (repeatable)")
     args = ap.parse_args(argv)
     symbols = args.symbol or DEFAULT_SYMBOLS

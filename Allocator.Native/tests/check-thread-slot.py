@@ -14,7 +14,6 @@ Usage:
 
 Exit status: 0 both exports use the slot; 1 one does not; 2 usage or tool error.
 """
-import argparse
 import importlib.util
 import os
 import re
@@ -58,13 +57,10 @@ def check_export(order, name, insns, slot_address):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("library", nargs="?", help="libnumalloc.so (its .so.dbg beside it)")
-    src.add_argument("--from-file", metavar="PATH", help="objdump -d --no-show-raw-insn output to check instead")
+    order = load_disassembler()
+    ap = order.source_arguments(__doc__.split("\n", 1)[0], "libnumalloc.so (its .so.dbg beside it)")
     ap.add_argument("--slot-address", metavar="HEX", help="the slot function's address (with --from-file)")
     args = ap.parse_args(argv)
-    order = load_disassembler()
     try:
         if args.from_file:
             if not args.slot_address:
@@ -73,11 +69,11 @@ def main(argv):
                 funcs = order.parse_functions(f.read().splitlines())
             slot_address = int(args.slot_address, 16)
         else:
-            rng = order.symbol_range(args.library, SLOT)
+            rng = order.symbol_range(args.binary, SLOT)
             if rng is None:
-                raise order.ToolError("%s not found in %s nor its .dbg" % (SLOT, args.library))
+                raise order.ToolError("%s not found in %s nor its .dbg" % (SLOT, args.binary))
             slot_address = rng[0]
-            funcs = {s: order.disassemble(args.library, s) for s in EXPORTS}
+            funcs = {s: order.disassemble(args.binary, s) for s in EXPORTS}
     except (order.ToolError, OSError) as e:
         print("check-thread-slot: %s" % e, file=sys.stderr)
         return 2
