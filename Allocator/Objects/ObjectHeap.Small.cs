@@ -26,7 +26,9 @@ internal sealed unsafe partial class ObjectHeap
     /// slow path must run (no set yet or another heap's, a thread policy, check mode, work pending,
     /// the thread moved to another node, an empty magazine).
     /// </summary>
-    /// <param name="set">The calling thread's <see cref="MagazineRegistry.ThreadSet"/>, read by the caller before anything else.</param>
+    /// <param name="set">The calling thread's <see cref="MagazineRegistry.ThreadSet"/>, read by the caller before anything else,
+    /// or a stale copy of it (the C library's thread slot): null or another registry's set only fails the
+    /// registry check; it must never be a set that was freed.</param>
     /// <param name="size">0..<see cref="SizeClasses.MaxSmallSize"/> bytes (the caller checks).</param>
     /// <remarks>
     /// No value lives across a call here: a value kept over a call takes a callee-saved register, which
@@ -93,7 +95,7 @@ internal sealed unsafe partial class ObjectHeap
     /// into the calling thread's magazine. False when the slow path must run (anything else, including
     /// every bad pointer: the slow path classifies and reports it).
     /// </summary>
-    /// <param name="set">The calling thread's <see cref="MagazineRegistry.ThreadSet"/>, read by the caller before anything else (see <see cref="TryAllocateSmallFast"/>).</param>
+    /// <param name="set">As for <see cref="TryAllocateSmallFast"/>: the calling thread's set, or a stale copy that was never freed.</param>
     /// <param name="p">The pointer to free.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryFreeFast(MagazineSet* set, void* p)
